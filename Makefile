@@ -1,0 +1,70 @@
+# sluice top-level build.
+#
+# lib/*.c becomes one static archive; each program links only the objects it
+# uses, so a program that never touches TLS or DNS carries neither.  Each
+# program directory contributes a build.mk fragment (PROGS, MANS, its link
+# line), so adding a program never edits this file.
+
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+SBINDIR  ?= $(PREFIX)/sbin
+LIBEXEC  ?= $(PREFIX)/libexec/sluice
+MANDIR   ?= $(PREFIX)/share/man
+SYSCONF  ?= /etc/sluice
+
+CC       ?= cc
+CSTD     := -std=c11 -D_GNU_SOURCE
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
+OPT      ?= -O2 -g
+# SANITIZE=1 builds with AddressSanitizer and UndefinedBehaviorSanitizer.
+ifeq ($(SANITIZE),1)
+OPT      := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+LDSAN    := -fsanitize=address,undefined
+endif
+CFLAGS   ?=
+CFLAGS   += $(CSTD) $(WARN) $(OPT) -Ilib -MMD -MP
+LDFLAGS  += $(LDSAN)
+
+LIB_SRC  := $(wildcard lib/*.c)
+LIB_OBJ  := $(LIB_SRC:.c=.o)
+LIB      := lib/libsluice.a
+
+PROGS    :=
+MANS     :=
+include $(sort $(wildcard */build.mk))
+
+all: $(PROGS)
+
+$(LIB): $(LIB_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+# link a program: $(call link,objects,extra libraries)
+link = $(CC) $(LDFLAGS) -o $@ $(1) $(LIB) $(2)
+
+%.o: %.c
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+check: all
+	tests/run
+
+# Debian packages needed to build, test and run the demo instance.
+DEPS := build-essential pkg-config bats ucspi-tcp swaks python3 \
+	libtls-dev libcdb-dev tinycdb libldns-dev ldnsutils libspf2-dev \
+	libopendkim-dev python3-dkim iproute2 openssl systemd procps psmisc \
+	util-linux netcat-openbsd
+deps:
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEPS)
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	for p in $(PROGS); do install -m 0755 $$p $(DESTDIR)$(SBINDIR)/; done
+	for m in $(MANS); do s=$${m##*.}; install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
+
+clean:
+	rm -f $(PROGS) $(LIB) lib/*.o lib/*.d */*.o */*.d
+	rm -rf run
+
+.PHONY: all check deps install clean
+-include $(LIB_OBJ:.o=.d)

@@ -1,0 +1,247 @@
+/* bio.c - buffered fd I/O with timeouts (see bio.h). */
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "bio.h"
+
+static int wait_fd(int fd, short events, int timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	for (;;) {
+		int r = poll(&p, 1, timeout_ms);
+		if (r > 0)
+			return 0;
+		if (r == 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		if (errno != EINTR)
+			return -1;
+	}
+}
+
+ssize_t fd_read_timeout(int fd, void *buf, size_t n, int timeout_ms)
+{
+	for (;;) {
+		if (timeout_ms >= 0 && wait_fd(fd, POLLIN, timeout_ms) < 0)
+			return -1;
+		ssize_t r = read(fd, buf, n);
+		if (r >= 0 || (errno != EINTR && errno != EAGAIN))
+			return r;
+	}
+}
+
+ssize_t fd_write_timeout(int fd, const void *buf, size_t n, int timeout_ms)
+{
+	for (;;) {
+		if (timeout_ms >= 0 && wait_fd(fd, POLLOUT, timeout_ms) < 0)
+			return -1;
+		ssize_t r = write(fd, buf, n);
+		if (r >= 0 || (errno != EINTR && errno != EAGAIN))
+			return r;
+	}
+}
+
+int fd_write_all(int fd, const void *buf, size_t n)
+{
+	const char *p = buf;
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+void bio_init(struct bio *b, int fd, size_t bufsize, int timeout_ms)
+{
+	b->fd = fd;
+	b->timeout_ms = timeout_ms;
+	b->ops = NULL;
+	b->ctx = NULL;
+	b->cap = bufsize ? bufsize : 8192;
+	b->buf = xmalloc(b->cap);
+	b->pos = b->len = 0;
+}
+
+void bio_set_ops(struct bio *b, const struct bio_ops *ops, void *ctx)
+{
+	b->ops = ops;
+	b->ctx = ctx;
+}
+
+void bio_free(struct bio *b)
+{
+	free(b->buf);
+	b->buf = NULL;
+	b->cap = b->pos = b->len = 0;
+}
+
+static ssize_t raw_read(struct bio *b, void *buf, size_t n)
+{
+	if (b->ops)
+		return b->ops->read(b->ctx, buf, n, b->timeout_ms);
+	return fd_read_timeout(b->fd, buf, n, b->timeout_ms);
+}
+
+static ssize_t raw_write(struct bio *b, const void *buf, size_t n)
+{
+	if (b->ops)
+		return b->ops->write(b->ctx, buf, n, b->timeout_ms);
+	return fd_write_timeout(b->fd, buf, n, b->timeout_ms);
+}
+
+ssize_t bio_fill(struct bio *b)
+{
+	if (b->pos == b->len)
+		b->pos = b->len = 0;
+	else if (b->len == b->cap) {
+		memmove(b->buf, b->buf + b->pos, b->len - b->pos);
+		b->len -= b->pos;
+		b->pos = 0;
+	}
+	if (b->len == b->cap) {
+		errno = ENOBUFS;
+		return -1;
+	}
+	ssize_t r = raw_read(b, b->buf + b->len, b->cap - b->len);
+	if (r > 0)
+		b->len += (size_t)r;
+	return r;
+}
+
+size_t bio_buffered(const struct bio *b)
+{
+	return b->len - b->pos;
+}
+
+const char *bio_peek(const struct bio *b)
+{
+	return b->buf + b->pos;
+}
+
+void bio_skip(struct bio *b, size_t n)
+{
+	size_t have = b->len - b->pos;
+	b->pos += n < have ? n : have;
+}
+
+void bio_drop(struct bio *b)
+{
+	b->pos = b->len = 0;
+}
+
+ssize_t bio_read(struct bio *b, void *buf, size_t n)
+{
+	if (b->pos == b->len) {
+		if (n >= b->cap)
+			return raw_read(b, buf, n);
+		ssize_t r = bio_fill(b);
+		if (r <= 0)
+			return r;
+	}
+	size_t have = b->len - b->pos;
+	if (n > have)
+		n = have;
+	memcpy(buf, b->buf + b->pos, n);
+	b->pos += n;
+	return (ssize_t)n;
+}
+
+int bio_getline(struct bio *b, struct str *line, size_t max)
+{
+	int toolong = 0;
+	line->len = 0;
+	str_ready(line, 0);
+	line->s[0] = '\0';
+	for (;;) {
+		const char *p = b->buf + b->pos;
+		size_t have = b->len - b->pos;
+		const char *nl = memchr(p, '\n', have);
+		size_t take = nl ? (size_t)(nl - p) + 1 : have;
+		if (!toolong) {
+			size_t room = max - line->len;
+			if (take > room) {
+				str_catb(line, p, room);
+				toolong = 1;
+			} else
+				str_catb(line, p, take);
+		}
+		b->pos += take;
+		if (nl)
+			return toolong ? BIO_LONG : BIO_OK;
+		ssize_t r = bio_fill(b);
+		if (r < 0)
+			return BIO_ERR;
+		if (r == 0)
+			return BIO_EOF;
+	}
+}
+
+int bio_flush(struct bio *b)
+{
+	size_t off = 0;
+	while (off < b->len) {
+		ssize_t w = raw_write(b, b->buf + off, b->len - off);
+		if (w < 0) {
+			memmove(b->buf, b->buf + off, b->len - off);
+			b->len -= off;
+			return -1;
+		}
+		off += (size_t)w;
+	}
+	b->len = 0;
+	return 0;
+}
+
+int bio_put(struct bio *b, const void *data, size_t n)
+{
+	const char *p = data;
+	while (n) {
+		if (b->len == b->cap && bio_flush(b) < 0)
+			return -1;
+		if (b->len == 0 && n >= b->cap) {
+			/* large block: skip the copy */
+			ssize_t w = raw_write(b, p, n);
+			if (w < 0)
+				return -1;
+			p += w;
+			n -= (size_t)w;
+			continue;
+		}
+		size_t room = b->cap - b->len;
+		size_t take = n < room ? n : room;
+		memcpy(b->buf + b->len, p, take);
+		b->len += take;
+		p += take;
+		n -= take;
+	}
+	return 0;
+}
+
+int bio_puts(struct bio *b, const char *s)
+{
+	return bio_put(b, s, strlen(s));
+}
+
+int bio_printf(struct bio *b, const char *fmt, ...)
+{
+	struct str tmp = STR_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	str_vcatf(&tmp, fmt, ap);
+	va_end(ap);
+	int r = bio_put(b, tmp.s, tmp.len);
+	str_free(&tmp);
+	return r;
+}

@@ -1,0 +1,101 @@
+/* child.c - spawning chain programs (see child.h). */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "child.h"
+
+extern char **environ;
+
+pid_t child_spawn(char *const argv[], const struct child_fd *map, size_t nmap, char *const envp[])
+{
+	posix_spawn_file_actions_t fa;
+	int tmp[16];
+	pid_t pid = -1;
+	int e = 0;
+	if (nmap > sizeof tmp / sizeof tmp[0]) {
+		errno = EINVAL;
+		return -1;
+	}
+	if ((e = posix_spawn_file_actions_init(&fa)) != 0) {
+		errno = e;
+		return -1;
+	}
+	size_t made = 0;
+	for (; made < nmap; made++) {
+		/* a copy above every target, so one dup2 cannot clobber another's source */
+		tmp[made] = fcntl(map[made].from, F_DUPFD_CLOEXEC, 64);
+		if (tmp[made] < 0) {
+			e = errno;
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < nmap; i++)
+		if ((e = posix_spawn_file_actions_adddup2(&fa, tmp[i], map[i].to)) != 0)
+			goto out;
+	e = posix_spawnp(&pid, argv[0], &fa, NULL, argv, envp ? envp : environ);
+	if (e != 0)
+		pid = -1;
+out:
+	for (size_t i = 0; i < made; i++)
+		close(tmp[i]);
+	posix_spawn_file_actions_destroy(&fa);
+	errno = e;
+	return pid;
+}
+
+int child_wait(pid_t pid)
+{
+	int status;
+	for (;;) {
+		pid_t r = waitpid(pid, &status, 0);
+		if (r == pid)
+			return status;
+		if (r < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+int child_exit_code(int status)
+{
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return 255;
+}
+
+char **child_argv_split(const char *line)
+{
+	char **argv = xmalloc(sizeof *argv);
+	size_t n = 0;
+	const char *p = line;
+	for (;;) {
+		while (*p && isspace((unsigned char)*p))
+			p++;
+		if (!*p)
+			break;
+		const char *w = p;
+		while (*p && !isspace((unsigned char)*p))
+			p++;
+		argv = xreallocarray(argv, n + 2, sizeof *argv);
+		argv[n++] = xstrndup(w, (size_t)(p - w));
+	}
+	argv[n] = NULL;
+	return argv;
+}
+
+void child_argv_free(char **argv)
+{
+	if (!argv)
+		return;
+	for (char **a = argv; *a; a++)
+		free(*a);
+	free(argv);
+}

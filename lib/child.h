@@ -1,0 +1,33 @@
+/*
+ * child.h - starting the next program in a chain.
+ *
+ * child_spawn runs argv (PATH searched) with some of our descriptors moved
+ * to fixed numbers in the child: {pipe_read, 0}, {pipe_write, 1}, ...
+ * Overlapping maps are safe: sources are first copied out of the way.
+ * posix_spawn (vfork-style in glibc) keeps the cost of a spawn low on the
+ * per-message and per-delivery paths.
+ */
+#ifndef SLUICE_CHILD_H
+#define SLUICE_CHILD_H
+#include <stddef.h>
+#include <sys/types.h>
+
+struct child_fd {
+	int from;
+	int to;
+};
+
+/* pid, or -1 with errno set (exec failure included) */
+pid_t child_spawn(char *const argv[], const struct child_fd *map, size_t nmap, char *const envp[]);
+/* wait for pid; returns the wait status, or -1 with errno */
+int child_wait(pid_t pid);
+/*
+ * Exit code of a wait status: the code itself, or 128+signal for a
+ * killed child (so callers treat it as an unexpected, temporary failure).
+ */
+int child_exit_code(int status);
+/* split a command line on white space into a NULL-terminated argv (no quoting) */
+char **child_argv_split(const char *line);
+void child_argv_free(char **argv);
+
+#endif

@@ -1,0 +1,67 @@
+/* durable.c - fsync ordering helpers (see durable.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bio.h"
+#include "durable.h"
+#include "str.h"
+
+int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int r = fsync(fd);
+	int e = errno;
+	close(fd);
+	errno = e;
+	return r;
+}
+
+int fsync_parent(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		return fsync_dir(".");
+	struct str d = STR_INIT;
+	str_copyb(&d, path, slash == path ? 1 : (size_t)(slash - path));
+	int r = fsync_dir(d.s);
+	int e = errno;
+	str_free(&d);
+	errno = e;
+	return r;
+}
+
+int atomic_write(const char *dir, const char *name, const void *data, size_t len)
+{
+	struct str tmp = STR_INIT, dst = STR_INIT;
+	str_catf(&tmp, "%s/.%s.tmp", dir, name);
+	str_catf(&dst, "%s/%s", dir, name);
+	int r = -1, e = 0;
+	int fd = open(tmp.s, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		goto out;
+	if (fd_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+		e = errno;
+		close(fd);
+		unlink(tmp.s);
+		errno = e;
+		goto out;
+	}
+	if (close(fd) < 0 || rename(tmp.s, dst.s) < 0) {
+		e = errno;
+		unlink(tmp.s);
+		errno = e;
+		goto out;
+	}
+	r = fsync_dir(dir);
+out:
+	e = errno;
+	str_free(&tmp);
+	str_free(&dst);
+	errno = e;
+	return r;
+}

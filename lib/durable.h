@@ -1,0 +1,20 @@
+/*
+ * durable.h - the steps that make a write survive a crash or power cut.
+ * A rename is durable only once its directory is fsync'd; a file's data
+ * only once the file is.  These helpers keep that order in one place.
+ */
+#ifndef SLUICE_DURABLE_H
+#define SLUICE_DURABLE_H
+#include <stddef.h>
+
+/* fsync a directory by path; 0 or -1 */
+int fsync_dir(const char *dir);
+/* fsync the directory holding path (everything before its last '/') */
+int fsync_parent(const char *path);
+/*
+ * Replace dir/name with data atomically and durably: write dir/.name.tmp,
+ * fsync, rename over dir/name, fsync dir.  0 or -1 (nothing replaced).
+ */
+int atomic_write(const char *dir, const char *name, const void *data, size_t len);
+
+#endif

@@ -1,0 +1,261 @@
+/*
+ * queue-inject - commit one message to the queue (qmail-queue(8) contract).
+ *
+ * Message on fd 0, envelope on fd 1 (F<sender>\0 T<rcpt>\0 ... \0).  Exit 0
+ * only once the message is durably committed; otherwise an exit code from
+ * the queue protocol tells the caller whether to retry.
+ *
+ * Commit: the queue file (envelope header + message) is written to tmp/ID,
+ * fdatasync'd, renamed to new/ID, and new/ is fsync'd.  The rename is the
+ * single commit point; before it nothing is visible, after the directory
+ * fsync it survives power loss.  The envelope arrives after the message, so
+ * the message is held in memory, spilling to an anonymous file past
+ * SPILL_AT bytes; that keeps the common case to one write and two syncs.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "bio.h"
+#include "conf.h"
+#include "durable.h"
+#include "envelope.h"
+#include "log.h"
+#include "qid.h"
+#include "queue.h"
+#include "str.h"
+
+/* queue protocol exit codes (DESIGN.md contract 1) */
+enum {
+	QX_OK = 0,
+	QX_NOMEM = 51,
+	QX_WRITE = 53,
+	QX_READ = 54,
+	QX_CONF = 55,
+	QX_BUG = 81,
+	QX_ENVELOPE = 91,
+};
+
+#define SPILL_AT (1u << 20)
+#define MAX_ADDR 4096
+#define MAX_RCPT 100000
+
+struct job {
+	struct str qdir, tmp, dst;
+	char id[QID_SIZE];
+	int fd;        /* tmp/ID */
+	char *mem;     /* message while it is small */
+	size_t memlen, memcap;
+	int spill;     /* anonymous file once it is not */
+	unsigned long long size;
+};
+
+static void fail(struct job *j, int code, const char *what)
+{
+	if (code == QX_WRITE || code == QX_READ || code == QX_CONF)
+		log_line("event=fail id=%s reason=\"unable to %s: %s\"", j->id[0] ? j->id : "-", what,
+			 strerror(errno));
+	else
+		log_line("event=fail id=%s reason=\"%s\"", j->id[0] ? j->id : "-", what);
+	if (j->fd >= 0)
+		unlink(j->tmp.s);
+	_exit(code);
+}
+
+/* errno of a failed write: full disk and quota are the writer's 53 too */
+static int write_code(void)
+{
+	return errno == ENOMEM ? QX_NOMEM : QX_WRITE;
+}
+
+static void open_spill(struct job *j)
+{
+	struct str dir = STR_INIT;
+	queue_path(&dir, j->qdir.s, "tmp", NULL);
+	j->spill = open(dir.s, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (j->spill < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+		str_catf(&dir, "/%s.spill", j->id);
+		j->spill = open(dir.s, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+		if (j->spill >= 0)
+			unlink(dir.s);
+	}
+	str_free(&dir);
+	if (j->spill < 0)
+		fail(j, write_code(), "create spill file");
+	if (fd_write_all(j->spill, j->mem, j->memlen) < 0)
+		fail(j, write_code(), "write spill file");
+	free(j->mem);
+	j->mem = NULL;
+	j->memlen = j->memcap = 0;
+}
+
+static void read_message(struct job *j)
+{
+	char buf[65536];
+	for (;;) {
+		ssize_t r = read(0, buf, sizeof buf);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			fail(j, QX_READ, "read message");
+		}
+		if (r == 0)
+			return;
+		j->size += (unsigned long long)r;
+		if (j->spill < 0 && j->memlen + (size_t)r > SPILL_AT)
+			open_spill(j);
+		if (j->spill >= 0) {
+			if (fd_write_all(j->spill, buf, (size_t)r) < 0)
+				fail(j, write_code(), "write spill file");
+			continue;
+		}
+		if (j->memlen + (size_t)r > j->memcap) {
+			size_t cap = j->memcap ? j->memcap * 2 : 65536;
+			while (cap < j->memlen + (size_t)r)
+				cap *= 2;
+			char *m = realloc(j->mem, cap);
+			if (!m)
+				fail(j, QX_NOMEM, "out of memory");
+			j->mem = m;
+			j->memcap = cap;
+		}
+		memcpy(j->mem + j->memlen, buf, (size_t)r);
+		j->memlen += (size_t)r;
+	}
+}
+
+static void copy_spill(struct job *j)
+{
+	if (lseek(j->spill, 0, SEEK_SET) < 0)
+		fail(j, QX_WRITE, "rewind spill file");
+	unsigned long long left = j->size;
+	while (left) {
+		ssize_t n = copy_file_range(j->spill, NULL, j->fd, NULL, left > (1u << 30) ? (1u << 30) : left, 0);
+		if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EOPNOTSUPP || errno == EINVAL)) {
+			char buf[65536];
+			n = read(j->spill, buf, sizeof buf);
+			if (n > 0 && fd_write_all(j->fd, buf, (size_t)n) < 0)
+				fail(j, write_code(), "write queue file");
+		}
+		if (n < 0)
+			fail(j, write_code(), "copy spill file");
+		if (n == 0) {
+			errno = EIO;
+			fail(j, QX_WRITE, "copy spill file (short)");
+		}
+		left -= (unsigned long long)n;
+	}
+}
+
+static void write_all_or_fail(struct job *j, const struct iovec *iov, int n)
+{
+	struct iovec v[2];
+	memcpy(v, iov, sizeof v[0] * (size_t)n);
+	int i = 0;
+	while (i < n) {
+		ssize_t w = writev(j->fd, v + i, n - i);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			fail(j, write_code(), "write queue file");
+		}
+		while (i < n && (size_t)w >= v[i].iov_len)
+			w -= (ssize_t)v[i++].iov_len;
+		if (i < n) {
+			v[i].iov_base = (char *)v[i].iov_base + w;
+			v[i].iov_len -= (size_t)w;
+		}
+	}
+}
+
+static void trigger(const char *qdir)
+{
+	struct str path = STR_INIT;
+	queue_path(&path, qdir, "trigger", NULL);
+	/* O_NONBLOCK: ENXIO when no queue-run listens, which is fine */
+	int fd = open(path.s, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t w = write(fd, "", 1);
+		(void)w; /* a full FIFO already holds a wake-up */
+		close(fd);
+	}
+	str_free(&path);
+}
+
+int main(int argc, char **argv)
+{
+	(void)argv;
+	struct job j = { STR_INIT, STR_INIT, STR_INIT, "", -1, NULL, 0, 0, -1, 0 };
+	struct envelope env = ENVELOPE_INIT;
+	if (argc > 1) {
+		fprintf(stderr, "usage: queue-inject < message 1< envelope\n");
+		return 100;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	umask(027);
+	if (queue_dir(&j.qdir) < 0)
+		fail(&j, QX_CONF, "read queuedir");
+
+	for (int tries = 0;; tries++) {
+		qid_make(j.id);
+		queue_path(&j.tmp, j.qdir.s, "tmp", j.id);
+		j.fd = open(j.tmp.s, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+		if (j.fd >= 0)
+			break;
+		if (errno != EEXIST || tries > 100)
+			fail(&j, write_code(), "create queue file");
+	}
+
+	read_message(&j);
+
+	struct bio in;
+	bio_init(&in, 1, 65536, -1);
+	switch (envelope_read(&in, &env, MAX_ADDR, MAX_RCPT)) {
+	case ENV_OK:
+		break;
+	case ENV_READ:
+		fail(&j, QX_READ, "read envelope");
+		break;
+	default:
+		fail(&j, QX_ENVELOPE, "envelope format error");
+	}
+	bio_free(&in);
+
+	struct str head = STR_INIT;
+	queue_header_encode(&env, &head);
+	struct iovec iov[2] = { { head.s, head.len }, { j.mem, j.memlen } };
+	write_all_or_fail(&j, iov, j.spill < 0 ? 2 : 1);
+	if (j.spill >= 0)
+		copy_spill(&j);
+	if (fdatasync(j.fd) < 0)
+		fail(&j, write_code(), "sync queue file");
+	if (close(j.fd) < 0)
+		fail(&j, write_code(), "close queue file");
+
+	queue_path(&j.dst, j.qdir.s, "new", j.id);
+	if (rename(j.tmp.s, j.dst.s) < 0)
+		fail(&j, write_code(), "commit queue file");
+	j.fd = -1; /* committed: the tmp name is gone, nothing to clean */
+	struct str newdir = STR_INIT;
+	queue_path(&newdir, j.qdir.s, "new", NULL);
+	if (fsync_dir(newdir.s) < 0) {
+		/*
+		 * The rename happened but may not survive a power cut.  Withdraw
+		 * it, so the caller's retry cannot make a duplicate.
+		 */
+		int e = errno;
+		unlink(j.dst.s);
+		errno = e;
+		fail(&j, write_code(), "sync queue directory");
+	}
+	log_line("event=queued id=%s size=%llu from=<%s> rcpts=%zu", j.id, j.size, env.sender,
+		 env.nrcpt);
+	trigger(j.qdir.s);
+	return QX_OK;
+}

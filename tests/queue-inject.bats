@@ -1,0 +1,98 @@
+#!/usr/bin/env bats
+# queue-inject: the queue protocol in, a committed queue file out.
+
+load lib
+
+setup() {
+	sluice_conf
+}
+
+inject() { # inject ENVELOPE-PRINTF-FORMAT < message
+	queue-inject 1< <(printf "$1")
+}
+
+@test "a message and envelope become one queue file in new/" {
+	printf 'Subject: t\n\nhello\n' | inject 'Fa@example.org\0Tb@example.test\0Tc@example.test\0\0'
+	[ "$(queued_files | wc -l)" = 1 ]
+	f=$(queued_files)
+	printf 'Fa@example.org\nTb@example.test\nTc@example.test\n\nSubject: t\n\nhello\n' | cmp - "$f"
+	[ -z "$(ls "$QUEUE/tmp")" ]
+}
+
+@test "the null sender is kept as F with nothing after it" {
+	printf 'x\n' | inject 'F\0Tb@example.test\0\0'
+	head -n1 "$(queued_files)" | cmp - <(printf 'F\n')
+}
+
+@test "a plain shell pipeline feeds it" {
+	printf 'Fs@example.org\0Tr@example.test\0\0' >"$BATS_TEST_TMPDIR/env"
+	run sh -c "printf 'Subject: p\n\nbody\n' | queue-inject 1<'$BATS_TEST_TMPDIR/env'"
+	[ "$status" -eq 0 ]
+	[ "$(queued_files | wc -l)" = 1 ]
+}
+
+@test "envelope errors are exit 91 and leave nothing behind" {
+	for env in 'Xa@b\0Tc@d\0\0' 'Fa@b\0Xc@d\0\0' 'Fa@b\0\0' 'Fa@b\0T\0\0' 'Fa\rb@c\0Td@e\0\0' 'Fa@b\0Tc\nd@e\0\0'; do
+		run inject "$env" </dev/null
+		[ "$status" -eq 91 ] || { echo "envelope $env gave $status"; false; }
+	done
+	[ -z "$(queued_files)" ]
+	[ -z "$(ls "$QUEUE/tmp")" ]
+}
+
+@test "a truncated envelope is exit 54 (cannot read input)" {
+	for env in '' 'Fa@b' 'Fa@b\0Tc@d\0'; do
+		run inject "$env" </dev/null
+		[ "$status" -eq 54 ] || { echo "envelope '$env' gave $status"; false; }
+	done
+	[ -z "$(queued_files)" ]
+	[ -z "$(ls "$QUEUE/tmp")" ]
+}
+
+@test "a missing queue directory is a temporary failure (53)" {
+	echo "$BATS_TEST_TMPDIR/nonexistent" >"$CONF/queuedir"
+	run inject 'Fa@b\0Tc@d\0\0' </dev/null
+	[ "$status" -eq 53 ]
+}
+
+@test "a large message (spilled past memory) is stored byte for byte" {
+	head -c 3000000 /dev/urandom | base64 >"$BATS_TEST_TMPDIR/big"
+	inject 'Fa@b\0Tc@example.test\0\0' <"$BATS_TEST_TMPDIR/big"
+	f=$(queued_files)
+	tail -c +"$(($(printf 'Fa@b\nTc@example.test\n\n' | wc -c) + 1))" "$f" | cmp - "$BATS_TEST_TMPDIR/big"
+}
+
+@test "ids are unique and sort by arrival" {
+	for i in 1 2 3 4 5; do printf "n: $i\n" | inject 'Fa@b\0Tc@d\0\0'; done
+	run sh -c "ls '$QUEUE/new' | sort | xargs -I{} tail -n1 '$QUEUE/new/{}'"
+	[ "$output" = "$(printf 'n: 1\nn: 2\nn: 3\nn: 4\nn: 5')" ]
+}
+
+@test "QMAILQUEUE-style usage error: arguments are refused with 100" {
+	run queue-inject extra
+	[ "$status" -eq 100 ]
+}
+
+@test "a listening queue-run is woken through the trigger FIFO" {
+	mkfifo "$QUEUE/trigger"
+	exec 5<>"$QUEUE/trigger"
+	printf 'x\n' | inject 'Fa@b\0Tc@d\0\0'
+	run timeout 5 dd bs=1 count=1 status=none <&5
+	exec 5<&-
+	[ "$status" -eq 0 ]
+}
+
+@test "disk full: exit 53 and nothing visible" {
+	[ "$(id -u)" = 0 ] || skip "needs root to mount a tmpfs"
+	mnt=$BATS_TEST_TMPDIR/small
+	mkdir -p "$mnt"
+	printf 'Fa@b\0Tc@d\0\0' >"$BATS_TEST_TMPDIR/env"
+	unshare -m sh -c "
+		mount -t tmpfs -o size=256k tmpfs '$mnt' &&
+		mkdir -p '$mnt/q/tmp' '$mnt/q/new' &&
+		echo '$mnt/q' > '$CONF/queuedir' &&
+		head -c 1000000 /dev/zero | queue-inject 1<'$BATS_TEST_TMPDIR/env'; echo rc=\$? > '$BATS_TEST_TMPDIR/rc';
+		ls -A '$mnt/q/new' '$mnt/q/tmp' > '$BATS_TEST_TMPDIR/left'"
+	[ "$(cat "$BATS_TEST_TMPDIR/rc")" = rc=53 ]
+	[ "$(grep -vc -e '^$' -e ':$' "$BATS_TEST_TMPDIR/left")" = 0 ]
+}
