@@ -5,6 +5,8 @@
  * only once the message is durably committed; otherwise an exit code from
  * the queue protocol tells the caller whether to retry.
  *
+ * The id is $QUEUE_ID when that is a valid id not yet in use, else new.
+ *
  * Commit: the queue file (envelope header + message) is written to tmp/ID,
  * fdatasync'd, renamed to new/ID, and new/ is fsync'd.  The rename is the
  * single commit point; before it nothing is visible, after the directory
@@ -202,8 +204,16 @@ int main(int argc, char **argv)
 	if (queue_dir(&j.qdir) < 0)
 		fail(&j, QX_CONF, "read queuedir");
 
+	/*
+	 * smtp-recv chooses the id (QUEUE_ID) so its "250 ok <id>" names the
+	 * queue file; anything else gets a fresh one.
+	 */
+	const char *given = getenv("QUEUE_ID");
 	for (int tries = 0;; tries++) {
-		qid_make(j.id);
+		if (tries == 0 && given && qid_valid(given))
+			memcpy(j.id, given, QID_SIZE);
+		else
+			qid_make(j.id);
 		queue_path(&j.tmp, j.qdir.s, "tmp", j.id);
 		j.fd = open(j.tmp.s, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
 		if (j.fd >= 0)

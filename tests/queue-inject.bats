@@ -96,3 +96,11 @@ inject() { # inject ENVELOPE-PRINTF-FORMAT < message
 	[ "$(cat "$BATS_TEST_TMPDIR/rc")" = rc=53 ]
 	[ "$(grep -vc -e '^$' -e ':$' "$BATS_TEST_TMPDIR/left")" = 0 ]
 }
+
+@test "QUEUE_ID chooses the id; an invalid one is ignored" {
+	printf 'x\n' | QUEUE_ID=1795316978.951365.0003415 inject 'Fa@b\0Tc@d\0\0'
+	[ -f "$QUEUE/new/1795316978.951365.0003415" ]
+	printf 'y\n' | QUEUE_ID=../../etc/passwd inject 'Fa@b\0Tc@d\0\0'
+	[ "$(queued_files | wc -l)" = 2 ]
+	[ ! -e "$QUEUE/etc/passwd" ]
+}
