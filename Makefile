@@ -57,6 +57,12 @@ deps:
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEPS)
 
+# a local instance from the checkout (see scripts/demo and README.md)
+start: all
+	scripts/demo start
+stop:
+	scripts/demo stop
+
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	for p in $(PROGS); do install -m 0755 $$p $(DESTDIR)$(SBINDIR)/; done
@@ -66,5 +72,5 @@ clean:
 	rm -f $(PROGS) $(LIB) lib/*.o lib/*.d */*.o */*.d
 	rm -rf run
 
-.PHONY: all check deps install clean
+.PHONY: all check deps install clean start stop
 -include $(LIB_OBJ:.o=.d)
