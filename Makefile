@@ -11,6 +11,9 @@ SBINDIR  ?= $(PREFIX)/sbin
 LIBEXEC  ?= $(PREFIX)/libexec/sluice
 MANDIR   ?= $(PREFIX)/share/man
 SYSCONF  ?= /etc/sluice
+QUEUEDIR ?= /var/spool/sluice
+UNITDIR  ?= $(PREFIX)/lib/systemd/system
+SHAREDIR ?= $(PREFIX)/share/sluice
 
 CC       ?= cc
 CSTD     := -std=c11 -D_GNU_SOURCE
@@ -63,10 +66,19 @@ start: all
 stop:
 	scripts/demo stop
 
+# paths baked into units and run scripts
+SUBST = sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONF@|$(SYSCONF)|g' -e 's|@QUEUEDIR@|$(QUEUEDIR)|g'
+
 install: all
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SHAREDIR)/conf
 	for p in $(PROGS); do install -m 0755 $$p $(DESTDIR)$(SBINDIR)/; done
 	for m in $(MANS); do s=$${m##*.}; install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
+	for u in systemd/*; do $(SUBST) $$u >$(DESTDIR)$(UNITDIR)/$${u#systemd/}; \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$${u#systemd/}; done
+	for d in service/*; do install -d $(DESTDIR)$(SHAREDIR)/$$d; \
+		$(SUBST) $$d/run >$(DESTDIR)$(SHAREDIR)/$$d/run; chmod 0755 $(DESTDIR)$(SHAREDIR)/$$d/run; done
+	for c in conf/*; do install -m 0644 $$c $(DESTDIR)$(SHAREDIR)/conf/; done
 
 clean:
 	rm -f $(PROGS) $(LIB) lib/*.o lib/*.d */*.o */*.d
