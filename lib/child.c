@@ -5,6 +5,9 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -60,6 +63,38 @@ int child_wait(pid_t pid)
 		if (r < 0 && errno != EINTR)
 			return -1;
 	}
+}
+
+int child_wait_timeout(pid_t pid, int timeout_ms, int *status)
+{
+	if (timeout_ms < 0) {
+		int st = child_wait(pid);
+		if (st == -1)
+			return -1;
+		*status = st;
+		return 0;
+	}
+	/* a pidfd becomes readable when the child ends: no polling loop */
+	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pfd < 0)
+		return -1;
+	struct pollfd p = { .fd = pfd, .events = POLLIN };
+	int r;
+	do
+		r = poll(&p, 1, timeout_ms);
+	while (r < 0 && errno == EINTR);
+	close(pfd);
+	if (r == 0) {
+		kill(pid, SIGKILL);
+		(void)child_wait(pid);
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	int st = child_wait(pid);
+	if (st == -1)
+		return -1;
+	*status = st;
+	return 0;
 }
 
 int child_exit_code(int status)

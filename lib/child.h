@@ -22,6 +22,12 @@ pid_t child_spawn(char *const argv[], const struct child_fd *map, size_t nmap, c
 /* wait for pid; returns the wait status, or -1 with errno */
 int child_wait(pid_t pid);
 /*
+ * Wait for pid at most timeout_ms (negative: forever).  0 with *status set
+ * when it ended; -1 with errno ETIMEDOUT after killing it (SIGKILL, reaped),
+ * or another errno on failure.
+ */
+int child_wait_timeout(pid_t pid, int timeout_ms, int *status);
+/*
  * Exit code of a wait status: the code itself, or 128+signal for a
  * killed child (so callers treat it as an unexpected, temporary failure).
  */

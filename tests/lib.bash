@@ -4,7 +4,12 @@
 # $BATS_TEST_TMPDIR; processes started with bg_start are killed in teardown.
 
 TOP=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
-export PATH="$TOP/smtp-recv:$TOP/smtp-filter:$TOP/queue-inject:$TOP/queue-run:$TOP/deliver-local:$TOP/deliver-remote:$TOP/sendmail:$PATH"
+# every program directory (one with a build.mk) goes on PATH
+for _d in "$TOP"/*/build.mk; do
+	PATH="${_d%/build.mk}:$PATH"
+done
+unset _d
+export PATH
 FIXTURES="$TOP/tests/fixtures"
 
 # sluice_conf: a fresh conf dir ($CONF) and queue ($QUEUE); exports SLUICE_CONF
