@@ -13,7 +13,12 @@
 
 const char *conf_dir(void)
 {
-	const char *d = getenv("SLUICE_CONF");
+	/*
+	 * secure_getenv: a set-id program (queue-inject, deliver-local) must
+	 * not let its caller choose the configuration, or the caller could
+	 * point queuedir at any directory the program's owner can write.
+	 */
+	const char *d = secure_getenv("SLUICE_CONF");
 	return d && *d ? d : SLUICE_CONF_DEFAULT;
 }
 

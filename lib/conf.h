@@ -1,7 +1,7 @@
 /*
  * conf.h - the configuration directory (DESIGN.md "Configuration").
  *
- * $SLUICE_CONF, else /etc/sluice.  Files hold one item per line; '#'
+ * $SLUICE_CONF, else /etc/sluice (always /etc/sluice in a set-id program).  Files hold one item per line; '#'
  * starts a comment; blank lines are ignored.  A relative path found inside
  * a file is relative to the configuration directory, so a demo conf/ can
  * point at "../run/queue".  Files are read afresh by every process that
