@@ -32,6 +32,7 @@ LIB_SRC  := $(wildcard lib/*.c)
 LIB_OBJ  := $(LIB_SRC:.c=.o)
 LIB      := lib/libsluice.a
 
+.DEFAULT_GOAL := all
 PROGS    :=
 MANS     :=
 include $(sort $(wildcard */build.mk))
