@@ -61,12 +61,13 @@ static void emit(struct smtp_data *d, struct str *out, const char *p, size_t n)
 
 static void end_of_line(struct smtp_data *d, struct str *out)
 {
+	d->hmatch = -1; /* the LF itself is no part of a header name */
+	emit(d, out, "\n", 1);
 	if (d->line == 0)
 		d->in_header = 0;
 	d->line = 0;
 	d->hmatch = 0;
 	d->state = S_BOL;
-	emit(d, out, "\n", 1);
 }
 
 size_t smtp_data_feed(struct smtp_data *d, const char *in, size_t n, struct str *out, int *done)

@@ -831,27 +831,50 @@ static const struct command {
 };
 
 /*
- * One command line.  Only CRLF ends it: a line with a bare CR, a bare LF
- * (an LF without CR before it) or a NUL is refused whole, so nothing in it
- * can start a command or a transaction.
+ * Read one command line: everything up to the next CRLF, which is the only
+ * line ending.  A bare LF does not end the line (so "RSET\nMAIL ..." is one
+ * bad line, not two commands); the line is kept up to the limit and the
+ * rest dropped.  Returns 0, or the refusal.
  */
+static const char *read_command(struct conn *c, struct str *line)
+{
+	int bare = 0, toolong = 0;
+	char prev = 0;
+	line->len = 0;
+	for (;;) {
+		if (bio_buffered(&c->in) == 0)
+			fill(c);
+		const char *p = bio_peek(&c->in);
+		size_t n = bio_buffered(&c->in);
+		const char *nl = memchr(p, '\n', n);
+		size_t take = nl ? (size_t)(nl - p) + 1 : n;
+		if (line->len + take > c->lim.cmdline)
+			toolong = 1;
+		else
+			str_catb(line, p, take);
+		char before_lf = take >= 2 ? p[take - 2] : prev;
+		prev = p[take - 1];
+		bio_skip(&c->in, take);
+		if (nl && before_lf == '\r')
+			break;
+		if (nl)
+			bare = 1;
+	}
+	if (toolong)
+		return "500 5.5.2 Line too long";
+	str_truncate(line, line->len - 2);
+	if (bare || memchr(line->s, '\r', line->len) || memchr(line->s, '\0', line->len))
+		return "500 5.5.2 Bare CR or LF, or NUL, in command; lines must end with CRLF";
+	return NULL;
+}
+
 static void command(struct conn *c, struct str *line)
 {
-	int r = bio_getline(&c->in, line, c->lim.cmdline);
-	if (r == BIO_EOF)
-		finish(c, "eof");
-	if (r == BIO_ERR)
-		read_failed(c, -1);
-	if (r == BIO_LONG) {
-		reply_error(c, "500 5.5.2 Line too long");
+	const char *bad = read_command(c, line);
+	if (bad) {
+		reply_error(c, "%s", bad);
 		return;
 	}
-	if (line->len < 2 || line->s[line->len - 2] != '\r' || memchr(line->s, '\0', line->len) ||
-	    memchr(line->s, '\r', line->len - 2)) {
-		reply_error(c, "500 5.5.2 Bare CR or LF, or NUL, in command; lines must end with CRLF");
-		return;
-	}
-	str_truncate(line, line->len - 2);
 	char *arg = line->s + strcspn(line->s, " ");
 	size_t vl = (size_t)(arg - line->s);
 	if (*arg)

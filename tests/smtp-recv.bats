@@ -135,3 +135,135 @@ EHLO_REPLY=('220 mx.example.test ESMTP sluice' '250-mx.example.test' '250-PIPELI
 		'221 2.0.0 mx.example.test Bye'
 	[ -z "$(queued_files)" ]
 }
+
+# ---- limits ----
+
+@test "limit message-size: advertised, SIZE= over it is 552, and a bigger message is 552 with nothing queued" {
+	echo 'message-size 100' >"$CONF/limits"
+	body=$(printf 'x%.0s' $(seq 1 120))
+	smtp "EHLO c.example\r\nMAIL FROM:<a@example.org> SIZE=101\r\nMAIL FROM:<a@example.org> SIZE=100\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n$body\r\n.\r\nQUIT\r\n"
+	expect '220 mx.example.test ESMTP sluice' '250-mx.example.test' '250-PIPELINING' '250-SIZE 100' \
+		'250-8BITMIME' '250-ENHANCEDSTATUSCODES' '250-SMTPUTF8' '250 CHUNKING' \
+		'552 5.3.4 Message size exceeds the fixed limit' '250 2.1.0 Ok' '250 2.1.5 Ok' \
+		'354 End data with <CR><LF>.<CR><LF>' '552 5.3.4 Message size exceeds the fixed limit' \
+		'221 2.0.0 mx.example.test Bye'
+	[ -z "$(queued_files)" ]
+	[ -z "$(ls "$QUEUE/tmp")" ]
+	grep -q 'event=reject id=[0-9.]* stage=data reason=size' "$LOG"
+}
+
+@test "limit message-size applies to BDAT too" {
+	echo 'message-size 10' >"$CONF/limits"
+	smtp "${HELLO}BDAT 9\r\n1234567\r\nBDAT 9 LAST\r\n1234567\r\nQUIT\r\n"
+	[ "$(sed -n 11p "$OUT")" = $'250 2.0.0 9 octets received\r' ]
+	[ "$(sed -n 12p "$OUT")" = $'552 5.3.4 Message size exceeds the fixed limit\r' ]
+	[ -z "$(queued_files)" ]
+}
+
+@test "limit recipients: the one past the limit is 452 4.5.3 and the message goes to the others" {
+	echo 'recipients 2' >"$CONF/limits"
+	smtp "${HELLO}RCPT TO:<c@example.test>\r\nRCPT TO:<d@example.test>\r\nDATA\r\nx\r\n.\r\nQUIT\r\n"
+	[ "$(sed -n 11,13p "$OUT")" = $'250 2.1.5 Ok\r\n452 4.5.3 Too many recipients\r\n354 End data with <CR><LF>.<CR><LF>\r' ]
+	printf 'Fa@example.org\nTbob@example.test\nTc@example.test\n' | cmp - <(head -n3 "$(queued_files)")
+}
+
+@test "limit command-line: 512 octets with CRLF pass, 513 are 500 5.5.2" {
+	ok=$(printf 'NOOP %0506d' 0)  # 5 + 506 + CRLF = 513
+	short=${ok%0}                  # 512
+	smtp "$short\r\n$ok\r\nQUIT\r\n"
+	expect '220 mx.example.test ESMTP sluice' '250 2.0.0 Ok' '500 5.5.2 Line too long' '221 2.0.0 mx.example.test Bye'
+}
+
+@test "limit text-line: 1000 octets with CRLF pass, 1001 are refused after the data" {
+	line=$(printf '%0998d' 0)
+	smtp "${HELLO}DATA\r\n$line\r\n.\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n${line}x\r\n.\r\nQUIT\r\n"
+	expect "${EHLO_REPLY[@]}" '250 2.1.0 Ok' '250 2.1.5 Ok' '354 End data with <CR><LF>.<CR><LF>' \
+		'250 2.0.0 Ok: queued as QID' '250 2.1.0 Ok' '250 2.1.5 Ok' '354 End data with <CR><LF>.<CR><LF>' \
+		'550 5.6.0 Line too long' '221 2.0.0 mx.example.test Bye'
+	[ "$(queued_files | wc -l)" = 1 ]
+}
+
+@test "limit errors: after that many refused commands, 421 and the connection closes" {
+	echo 'errors 3' >"$CONF/limits"
+	smtp 'XX\r\nNOOP\r\nYY\r\nMAIL FROM:<a@b.example>\r\nNOOP\r\nNOOP\r\n'
+	expect '220 mx.example.test ESMTP sluice' '500 5.5.2 Unknown command' '250 2.0.0 Ok' \
+		'500 5.5.2 Unknown command' '503 5.5.1 Send EHLO or HELO first' \
+		'421 4.7.0 mx.example.test Too many errors, closing connection'
+	grep -q 'event=disconnect .*reason=errors .*errors=3' "$LOG"
+}
+
+@test "limit received-headers: one past the limit is a loop (554 5.4.6); Received: in the body does not count" {
+	echo 'received-headers 2' >"$CONF/limits"
+	r='Received: from a by b; Sun, 1 Jan 2026 00:00:00 +0000\r\n'
+	smtp "${HELLO}DATA\r\n$r${r}Subject: ok\r\n\r\n$r$r$r.\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n$r${r}rEcEiVeD: x\r\n\r\n.\r\nQUIT\r\n"
+	expect "${EHLO_REPLY[@]}" '250 2.1.0 Ok' '250 2.1.5 Ok' '354 End data with <CR><LF>.<CR><LF>' \
+		'250 2.0.0 Ok: queued as QID' '250 2.1.0 Ok' '250 2.1.5 Ok' '354 End data with <CR><LF>.<CR><LF>' \
+		'554 5.4.6 Too many Received headers: mail loop' '221 2.0.0 mx.example.test Bye'
+	[ "$(queued_files | wc -l)" = 1 ]
+}
+
+@test "limit timeout: a silent client gets 421 4.4.2 and is dropped; a message half sent is not queued" {
+	echo 'timeout 1' >"$CONF/limits"
+	mkfifo "$BATS_TEST_TMPDIR/in"
+	exec 8<>"$BATS_TEST_TMPDIR/in"
+	printf "${HELLO}DATA\r\nSubject: half\r\n" >&8
+	start=$(date +%s)
+	timeout 20 smtp-recv <"$BATS_TEST_TMPDIR/in" 2>>"$LOG" | norm >"$OUT"
+	exec 8>&-
+	[ $(($(date +%s) - start)) -lt 10 ]
+	expect "${EHLO_REPLY[@]}" '250 2.1.0 Ok' '250 2.1.5 Ok' '354 End data with <CR><LF>.<CR><LF>' \
+		'421 4.4.2 mx.example.test Timeout, closing connection'
+	[ -z "$(queued_files)" ]
+	[ -z "$(ls "$QUEUE/tmp")" ]
+}
+
+@test "a client gone in the middle of DATA: nothing queued, no temporary file left" {
+	smtp "${HELLO}DATA\r\nSubject: cut\r\n\r\nhalf a mess"
+	[ "$(tail -n1 "$OUT")" = $'354 End data with <CR><LF>.<CR><LF>\r' ]
+	[ -z "$(queued_files)" ]
+	[ -z "$(ls "$QUEUE/tmp")" ]
+	grep -q 'event=disconnect .*reason=eof' "$LOG"
+}
+
+# ---- smuggling: bare CR / LF never end DATA nor start a transaction ----
+
+@test "every smuggling sequence is refused whole, and the smuggled transaction never runs" {
+	for seq in '\n.\n' '\n.\r\n' '\r.\r\n' '\r\n.\r' '\r.\r' '\n.\r' '\r.\n' '\r\n.\n' '\r\n.\r.\r\n' '\r\n.\n.\r\n'; do
+		smtp "${HELLO}DATA\r\nSubject: s\r\n\r\nhello${seq}MAIL FROM:<evil@example.org>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\nsmuggled\r\n.\r\nQUIT\r\n"
+		expect "${EHLO_REPLY[@]}" '250 2.1.0 Ok' '250 2.1.5 Ok' '354 End data with <CR><LF>.<CR><LF>' \
+			'550 5.6.11 Bare CR or LF in message; lines must end with CRLF' '221 2.0.0 mx.example.test Bye' ||
+			{ echo "sequence $seq"; false; }
+	done
+	[ -z "$(queued_files)" ]
+	[ -z "$(ls "$QUEUE/tmp")" ]
+	! grep -q 'from=<evil@example.org>' "$LOG"
+}
+
+@test "after a bare LF only a real CRLF.CRLF ends DATA: 550, then the session goes on" {
+	smtp "${HELLO}DATA\r\nbare\nlf\r\n.\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\nfine\r\n.\r\nQUIT\r\n"
+	expect "${EHLO_REPLY[@]}" '250 2.1.0 Ok' '250 2.1.5 Ok' '354 End data with <CR><LF>.<CR><LF>' \
+		'550 5.6.11 Bare CR or LF in message; lines must end with CRLF' '250 2.1.0 Ok' '250 2.1.5 Ok' \
+		'354 End data with <CR><LF>.<CR><LF>' '250 2.0.0 Ok: queued as QID' '221 2.0.0 mx.example.test Bye'
+	[ "$(queued_files | wc -l)" = 1 ]
+	[ "$(tail -n1 "$(queued_files)")" = fine ]
+	grep -q 'event=reject id=[0-9.]* stage=data reason=bare-cr-lf' "$LOG"
+}
+
+@test "a NUL next to the dot does not end DATA either: refused as 550 5.6.0" {
+	for seq in '\r\n\0.\r\n' '\r\n.\0\r\n'; do
+		smtp "${HELLO}DATA\r\nhello${seq}MAIL FROM:<evil@example.org>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\nsmuggled\r\n.\r\nQUIT\r\n"
+		expect "${EHLO_REPLY[@]}" '250 2.1.0 Ok' '250 2.1.5 Ok' '354 End data with <CR><LF>.<CR><LF>' \
+			'550 5.6.0 NUL octet in message' '221 2.0.0 mx.example.test Bye' || { echo "sequence $seq"; false; }
+	done
+	[ -z "$(queued_files)" ]
+}
+
+@test "bare CR, bare LF or NUL in a command line: 500, and nothing after it runs" {
+	smtp "${HELLO}RSET\nMAIL FROM:<e@example.org>\r\nNOOP\rRCPT TO:<x@example.test>\r\nRCPT TO:<carol@example.test>\r\nRCPT TO:<d@example.test>\0\r\nDATA\r\nok\r\n.\r\nQUIT\n"
+	expect "${EHLO_REPLY[@]}" '250 2.1.0 Ok' '250 2.1.5 Ok' \
+		'500 5.5.2 Bare CR or LF, or NUL, in command; lines must end with CRLF' \
+		'500 5.5.2 Bare CR or LF, or NUL, in command; lines must end with CRLF' '250 2.1.5 Ok' \
+		'500 5.5.2 Bare CR or LF, or NUL, in command; lines must end with CRLF' \
+		'354 End data with <CR><LF>.<CR><LF>' '250 2.0.0 Ok: queued as QID'
+	printf 'Fa@example.org\nTbob@example.test\nTcarol@example.test\n\n' | cmp - <(head -n4 "$(queued_files)")
+}
