@@ -267,3 +267,139 @@ EHLO_REPLY=('220 mx.example.test ESMTP sluice' '250-mx.example.test' '250-PIPELI
 		'354 End data with <CR><LF>.<CR><LF>' '250 2.0.0 Ok: queued as QID'
 	printf 'Fa@example.org\nTbob@example.test\nTcarol@example.test\n\n' | cmp - <(head -n4 "$(queued_files)")
 }
+
+# ---- relay control ----
+
+# relay FROM RCPT: one transaction; $OUT's 10th and 11th lines are the MAIL and RCPT replies
+relay_try() {
+	smtp "EHLO c.example\r\nMAIL FROM:<${1//%/%%}>\r\nRCPT TO:<${2//%/%%}>\r\nQUIT\r\n"
+	sed -n 10p "$OUT" | tr -d '\r'
+}
+
+@test "the nmap smtp-open-relay attempts are all refused" {
+	ip=192.0.2.1 dom=example.test
+	while IFS='|' read -r from rcpt want; do
+		got=$(relay_try "$from" "$rcpt")
+		[ "$got" = "$want" ] || { echo "MAIL FROM:<$from> RCPT TO:<$rcpt>: got '$got', want '$want'"; false; }
+	done <<-EOF2
+		|relaytest@nmap.scanme.org|554 5.7.1 Relay access denied
+		antispam@nmap.scanme.org|relaytest@nmap.scanme.org|554 5.7.1 Relay access denied
+		antispam@$dom|relaytest@nmap.scanme.org|554 5.7.1 Relay access denied
+		antispam@[$ip]|relaytest@nmap.scanme.org|554 5.7.1 Relay access denied
+		antispam@[$ip]|relaytest%nmap.scanme.org@[$ip]|554 5.7.1 Address literals are not accepted
+		antispam@[$ip]|relaytest%nmap.scanme.org@$dom|554 5.7.1 Relaying by %, ! or @ in the local part is not accepted
+		antispam@[$ip]|"relaytest@nmap.scanme.org"|550 5.1.3 Recipient address must include a domain
+		antispam@[$ip]|"relaytest%nmap.scanme.org"|550 5.1.3 Recipient address must include a domain
+		antispam@[$ip]|relaytest@nmap.scanme.org@[$ip]|501 5.1.3 Bad recipient address syntax
+		antispam@[$ip]|"relaytest@nmap.scanme.org"@[$ip]|554 5.7.1 Address literals are not accepted
+		antispam@[$ip]|"relaytest@nmap.scanme.org"@$dom|554 5.7.1 Relaying by %, ! or @ in the local part is not accepted
+		antispam@[$ip]|relaytest@nmap.scanme.org@$dom|501 5.1.3 Bad recipient address syntax
+		antispam@[$ip]|@[$ip]:relaytest@nmap.scanme.org|554 5.7.1 Source routes are not accepted
+		antispam@[$ip]|@$dom:relaytest@nmap.scanme.org|554 5.7.1 Source routes are not accepted
+		antispam@[$ip]|@$dom:relaytest@$dom|554 5.7.1 Source routes are not accepted
+		antispam@[$ip]|nmap.scanme.org!relaytest|550 5.1.3 Recipient address must include a domain
+		antispam@[$ip]|nmap.scanme.org!relaytest@[$ip]|554 5.7.1 Address literals are not accepted
+		antispam@[$ip]|nmap.scanme.org!relaytest@$dom|554 5.7.1 Relaying by %, ! or @ in the local part is not accepted
+		antispam@[$ip]|relaytest%nmap.scanme.org|550 5.1.3 Recipient address must include a domain
+		antispam@[$ip]|relaytest|550 5.1.3 Recipient address must include a domain
+		antispam@[$ip]|relaytest@nmap.scanme.org.|501 5.1.3 Bad recipient address syntax
+		antispam@[$ip]|relaytest@sub.$dom|554 5.7.1 Relay access denied
+	EOF2
+	grep -q 'event=rcpt .*result=rejected reason=relay-denied' "$LOG"
+	grep -q 'event=rcpt .*result=rejected reason=source-route' "$LOG"
+}
+
+@test "accepted without RELAYCLIENT: locals, rcpthosts (.suffix too), and <postmaster> by itself" {
+	printf 'relayed.example\n.sub.example\n' >"$CONF/rcpthosts"
+	for r in bob@example.test BOB@Example.TEST x@relayed.example x@a.sub.example postmaster Postmaster postmaster@example.test; do
+		[ "$(relay_try a@example.org "$r")" = '250 2.1.5 Ok' ] || { echo "$r refused"; false; }
+	done
+	[ "$(relay_try a@example.org x@sub.example)" = '554 5.7.1 Relay access denied' ]
+	smtp "${HELLO%RCPT*}RCPT TO:<postmaster>\r\nDATA\r\nx\r\n.\r\n"
+	printf 'Fa@example.org\nTpostmaster@example.test\n' | cmp - <(head -n2 "$(queued_files)")
+}
+
+@test "RELAYCLIENT relays anywhere, literals and routes included; unqualified is still refused" {
+	export RELAYCLIENT=
+	for r in x@elsewhere.example 'x%y@elsewhere.example' 'x@[192.0.2.9]' '@a.example:x@elsewhere.example'; do
+		[ "$(relay_try a@example.org "$r")" = '250 2.1.5 Ok' ] || { echo "$r refused"; false; }
+	done
+	[ "$(relay_try a@example.org x)" = '550 5.1.3 Recipient address must include a domain' ]
+	grep -q 'event=connect .*relay=yes' "$LOG"
+}
+
+@test "SMTPUTF8: a UTF-8 address is taken with the parameter and refused without it" {
+	smtp "EHLO c.example\r\nMAIL FROM:<jörg@example.org> SMTPUTF8\r\nRCPT TO:<bob@example.test>\r\nRCPT TO:<zoë@example.test>\r\nDATA\r\nSubject: ü\r\n\r\n.\r\nQUIT\r\n"
+	expect "${EHLO_REPLY[@]}" '250 2.1.0 Ok' '250 2.1.5 Ok' '250 2.1.5 Ok' '354 End data with <CR><LF>.<CR><LF>' \
+		'250 2.0.0 Ok: queued as QID' '221 2.0.0 mx.example.test Bye'
+	grep -q 'with UTF8SMTP id' "$(queued_files)"
+	grep -qx 'Tzoë@example.test' "$(queued_files)"
+}
+
+# ---- the queue program: QMAILQUEUE, environment, exit codes ----
+
+@test "the queue program gets the message with LF endings, then the envelope, and the documented environment" {
+	fake_queue 0
+	export TCPREMOTEHOST=client.example.net
+	smtp "EHLO c.example\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<bob@example.test>\r\nRCPT TO:<c@example.test>\r\nDATA\r\nSubject: t\r\n\r\n..x\r\ny\r\n.\r\nQUIT\r\n"
+	id=$(grep -o 'queued as [0-9.]*' "$LOG" >/dev/null; sed -n 's/.*event=queued id=\([0-9.]*\).*/\1/p' "$LOG")
+	[ -n "$id" ]
+	printf 'Fa@example.org\0Tbob@example.test\0Tc@example.test\0\0' | cmp - "$FAKE_DIR/envelope"
+	norm <"$FAKE_DIR/message" >"$BATS_TEST_TMPDIR/m"
+	printf '%s\n' 'Received: from c.example (client.example.net [192.0.2.7])' \
+		'	by mx.example.test (sluice) with ESMTP id QID;' '	DATE' 'Subject: t' '' '.x' 'y' |
+		cmp - "$BATS_TEST_TMPDIR/m"
+	for v in REMOTE_IP=192.0.2.7 REMOTE_PORT=40000 REMOTE_HOST=client.example.net LOCAL_IP=192.0.2.1 \
+		LOCAL_PORT=25 HELO=c.example PROTOCOL=ESMTP QUEUE_ID=$id; do
+		grep -qx "$v" "$FAKE_DIR/env" || { echo "missing $v"; cat "$FAKE_DIR/env"; false; }
+	done
+	! grep -q '^RELAYCLIENT=' "$FAKE_DIR/env"
+}
+
+@test "the queue program's exit code becomes the reply" {
+	while IFS='|' read -r code text want; do
+		fake_queue "$code" "$text"
+		smtp "${HELLO}DATA\r\nx\r\n.\r\n"
+		got=$(sed -n 12p "$OUT" | tr -d '\r')
+		[ "$got" = "$want" ] || { echo "exit $code: got '$got', want '$want'"; false; }
+	done <<-EOF2
+		0||250 2.0.0 Ok: queued as QID
+		31||554 5.7.1 Message refused by a filter
+		11||554 5.3.0 Message refused by the queue (#11)
+		40||554 5.3.0 Message refused by the queue (#40)
+		41||451 4.3.0 Temporary queue failure, try again later (#41)
+		53||451 4.3.0 Temporary queue failure, try again later (#53)
+		71||451 4.3.0 Temporary queue failure, try again later (#71)
+		82|D5.7.1 Virus found|554 5.7.1 Virus found
+		82|Dno thanks|554 5.3.0 no thanks
+		82|Z4.2.0 Greylisted, come back later|451 4.2.0 Greylisted, come back later
+		82|Zbusy|451 4.3.0 busy
+		82|D4.1.1 wrong class|554 5.3.0 4.1.1 wrong class
+		82|Xodd|451 4.3.0 Temporary queue failure, try again later
+		82||451 4.3.0 Temporary queue failure, try again later
+	EOF2
+}
+
+@test "a queue program that cannot be started is 451 and the session goes on" {
+	export QMAILQUEUE=$BATS_TEST_TMPDIR/does-not-exist
+	smtp "${HELLO}DATA\r\nRSET\r\nQUIT\r\n"
+	[ "$(sed -n 10,13p "$OUT")" = $'250 2.1.5 Ok\r\n451 4.3.0 Unable to start the queue program, try again later\r\n250 2.0.0 Ok\r\n221 2.0.0 mx.example.test Bye\r' ]
+}
+
+@test "conf chain names the queue program (argv split on white space)" {
+	fake_queue 0
+	printf '#comment\nsh %s\n' "$FX/fake-queue" >"$CONF/chain"
+	unset QMAILQUEUE
+	smtp "${HELLO}DATA\r\nvia chain\r\n.\r\n"
+	grep -q 'queued as QID' "$OUT"
+	[ "$(tail -n1 "$FAKE_DIR/message")" = "via chain" ]
+}
+
+@test "a large message streams through unchanged (LF endings), dot-stuffing undone" {
+	fake_queue 0
+	head -c 3000000 /dev/urandom | base64 -w 76 | sed 's/^/./' >"$BATS_TEST_TMPDIR/big"
+	{ printf "${HELLO}DATA\r\n"; sed 's/^\./../; s/$/\r/' "$BATS_TEST_TMPDIR/big"; printf '.\r\nQUIT\r\n'; } |
+		smtp-recv 2>>"$LOG" | norm >"$OUT"
+	grep -q 'queued as QID' "$OUT"
+	tail -n +4 "$FAKE_DIR/message" | cmp - "$BATS_TEST_TMPDIR/big"
+}
