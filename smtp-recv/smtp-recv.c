@@ -911,6 +911,11 @@ int main(int argc, char **argv)
 	export("HELO", NULL);
 	export("PROTOCOL", NULL);
 	export("QUEUE_ID", NULL);
+	/* reserved in doc/environment.md for TLS, AUTH and SPF: never inherited */
+	export("TLS_VERSION", NULL);
+	export("TLS_CIPHER", NULL);
+	export("AUTH_USER", NULL);
+	export("SPF_RESULT", NULL);
 	log_line("event=connect remote=%s port=%s local=%s:%s host=%s relay=%s",
 		 c->remote_ip[0] ? c->remote_ip : "unknown", c->remote_port[0] ? c->remote_port : "-",
 		 c->local_ip[0] ? c->local_ip : "unknown", c->local_port[0] ? c->local_port : "-",

@@ -403,3 +403,17 @@ relay_try() {
 	grep -q 'queued as QID' "$OUT"
 	tail -n +4 "$FAKE_DIR/message" | cmp - "$BATS_TEST_TMPDIR/big"
 }
+
+@test "addresses from systemd (REMOTE_ADDR) and \${PROTO}REMOTEIP; IPv6 in Received: as an IPv6 literal; HELO means SMTP" {
+	fake_queue 0
+	unset TCPREMOTEIP TCPREMOTEPORT TCPLOCALIP TCPLOCALPORT
+	REMOTE_ADDR=2001:db8::7 REMOTE_PORT=5555 smtp 'HELO old.example\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\nx\r\n.\r\n'
+	head -n2 "$FAKE_DIR/message" | norm | cmp - <(printf 'Received: from old.example ([IPv6:2001:db8::7])\n\tby mx.example.test (sluice) with SMTP id QID\n')
+	grep -qx 'REMOTE_IP=2001:db8::7' "$FAKE_DIR/env"
+	grep -qx 'REMOTE_PORT=5555' "$FAKE_DIR/env"
+	grep -qx 'PROTOCOL=SMTP' "$FAKE_DIR/env"
+	PROTO=TCP6 TCP6REMOTEIP=::ffff:198.51.100.4 REMOTE_IP=forged TLS_VERSION=forged smtp "HELO h.example\r\nMAIL FROM:<>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\nx\r\n.\r\n"
+	head -n1 "$FAKE_DIR/message" | cmp - <(printf 'Received: from h.example ([198.51.100.4])\n')
+	grep -qx 'REMOTE_IP=198.51.100.4' "$FAKE_DIR/env"
+	! grep -q '^TLS_VERSION=' "$FAKE_DIR/env"
+}
