@@ -19,7 +19,7 @@ start_tcpserver() { # [tcpserver options]
 
 start_socket_activate() {
 	# --inetd: the connection on fd 0/1 (without it the socket is fd 3)
-	bg_start systemd-socket-activate --accept --inetd -l "127.0.0.1:$PORT" -E SLUICE_CONF -E PATH -E TZ smtp-recv
+	bg_start systemd-socket-activate --accept --inetd -l "127.0.0.1:$PORT" -E SLUICE_CONF -E PATH -E TZ -E ASAN_OPTIONS smtp-recv
 	wait_for 10 port_open "$PORT"
 }
 
