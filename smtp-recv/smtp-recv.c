@@ -166,17 +166,28 @@ static void read_config(struct conn *c)
 	c->lim.timeout = limit(&l, "timeout", 300);
 	c->lim.queue_timeout = limit(&l, "queue-timeout", 600);
 	conf_list_free(&l);
-	/* an absurd value must not turn into "no limit" or overflow a timeout */
+	/*
+	 * 0 is taken as the default, never as "no limit"; the RFC minimums
+	 * hold; a timeout must fit poll(2)'s milliseconds.
+	 */
+	if (c->lim.size == 0)
+		c->lim.size = 26214400;
+	if (c->lim.rcpts == 0)
+		c->lim.rcpts = 100;
 	if (c->lim.cmdline < 512)
 		c->lim.cmdline = 512;
+	if (c->lim.cmdline > 65536)
+		c->lim.cmdline = 65536;
 	if (c->lim.textline < 1000)
 		c->lim.textline = 1000;
+	if (c->lim.errors == 0)
+		c->lim.errors = 10;
+	if (c->lim.received == 0)
+		c->lim.received = 100;
 	if (c->lim.timeout == 0 || c->lim.timeout > 86400)
 		c->lim.timeout = 300;
 	if (c->lim.queue_timeout == 0 || c->lim.queue_timeout > 86400)
 		c->lim.queue_timeout = 600;
-	if (c->lim.errors == 0)
-		c->lim.errors = 10;
 
 	if (conf_line("me", &c->me) != 0) {
 		char host[256];
