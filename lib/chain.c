@@ -1,0 +1,200 @@
+/* chain.c - running the queue program (see chain.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "bio.h"
+#include "chain.h"
+#include "child.h"
+#include "conf.h"
+
+enum { QX_BUG = 81 };
+
+char **chain_argv(void)
+{
+	const char *q = getenv("QMAILQUEUE");
+	if (q && *q) {
+		char **argv = xcalloc(2, sizeof *argv);
+		argv[0] = xstrdup(q);
+		return argv;
+	}
+	struct str line = STR_INIT;
+	int r = conf_line("chain", &line);
+	if (r < 0) {
+		str_free(&line);
+		return NULL;
+	}
+	if (r == 0) {
+		char **argv = child_argv_split(line.s);
+		str_free(&line);
+		if (argv[0])
+			return argv;
+		child_argv_free(argv);
+	}
+	conf_path("rules", &line);
+	int rules = access(line.s, F_OK) == 0;
+	str_free(&line);
+	return child_argv_split(rules ? "smtp-filter -- queue-inject" : "queue-inject");
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+int chain_start(struct chain *c, char *const argv[], int timeout_ms)
+{
+	int m[2], e[2], r[2];
+	c->pid = -1;
+	c->msg = c->env = c->reply = -1;
+	c->broken = 0;
+	c->timeout_ms = timeout_ms;
+	if (pipe2(m, O_CLOEXEC) < 0)
+		return -1;
+	if (pipe2(e, O_CLOEXEC) < 0)
+		goto fail_m;
+	if (pipe2(r, O_CLOEXEC) < 0)
+		goto fail_e;
+	struct child_fd map[] = { { m[0], 0 }, { e[0], 1 }, { r[1], 6 } };
+	c->pid = child_spawn(argv, map, 3, NULL);
+	int saved = errno;
+	close(m[0]);
+	close(e[0]);
+	close(r[1]);
+	if (c->pid < 0) {
+		close(m[1]);
+		close(e[1]);
+		close(r[0]);
+		errno = saved;
+		return -1;
+	}
+	/* non-blocking, so a child that stops reading cannot hold us past the timeout */
+	if (fcntl(m[1], F_SETFL, O_NONBLOCK) < 0 || fcntl(e[1], F_SETFL, O_NONBLOCK) < 0 ||
+	    fcntl(r[0], F_SETFL, O_NONBLOCK) < 0) {
+		saved = errno;
+		c->msg = m[1];
+		c->env = e[1];
+		c->reply = r[0];
+		chain_abort(c);
+		errno = saved;
+		return -1;
+	}
+	c->msg = m[1];
+	c->env = e[1];
+	c->reply = r[0];
+	return 0;
+fail_e:
+	close(e[0]);
+	close(e[1]);
+fail_m:
+	close(m[0]);
+	close(m[1]);
+	return -1;
+}
+
+/* 0 written, -1 EPIPE or other error (errno), -2 timeout */
+static int write_bounded(int fd, const char *p, size_t n, int timeout_ms)
+{
+	while (n) {
+		ssize_t w = fd_write_timeout(fd, p, n, timeout_ms);
+		if (w < 0)
+			return errno == ETIMEDOUT ? -2 : -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int chain_write(struct chain *c, const void *buf, size_t n)
+{
+	if (c->broken || c->msg < 0)
+		return 0;
+	int r = write_bounded(c->msg, buf, n, c->timeout_ms);
+	if (r == -2)
+		return -1;
+	if (r < 0) {
+		c->broken = 1;
+		close_fd(&c->msg);
+	}
+	return 0;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Read fd 6 until EOF (the child exited or closed it), then reap.  Past
+ * the deadline the child is killed: a hung queue program must not hold
+ * the connection forever.
+ */
+static int collect(struct chain *c, struct str *custom)
+{
+	long long deadline = now_ms() + c->timeout_ms;
+	int killed = 0;
+	while (c->reply >= 0) {
+		long long left = deadline - now_ms();
+		char buf[1024];
+		ssize_t r = fd_read_timeout(c->reply, buf, sizeof buf, left > 0 ? (int)left : 0);
+		if (r > 0) {
+			if (custom && custom->len < CHAIN_REPLY_MAX) {
+				size_t take = (size_t)r;
+				if (take > CHAIN_REPLY_MAX - custom->len)
+					take = CHAIN_REPLY_MAX - custom->len;
+				str_catb(custom, buf, take);
+			}
+			continue;
+		}
+		if (r < 0 && errno == ETIMEDOUT) {
+			kill(c->pid, SIGKILL);
+			killed = 1;
+		}
+		close_fd(&c->reply);
+	}
+	int status = child_wait(c->pid);
+	c->pid = -1;
+	if (killed)
+		return QX_BUG;
+	return status < 0 ? QX_BUG : child_exit_code(status);
+}
+
+int chain_finish(struct chain *c, const struct envelope *env, struct str *custom)
+{
+	close_fd(&c->msg);
+	if (custom)
+		str_copyb(custom, "", 0);
+	struct str e = STR_INIT;
+	envelope_encode(env, &e);
+	/* a child that is gone or stopped reading tells its reason by its exit code */
+	if (write_bounded(c->env, e.s, e.len, c->timeout_ms) == -2)
+		kill(c->pid, SIGKILL);
+	str_free(&e);
+	close_fd(&c->env);
+	return collect(c, custom);
+}
+
+void chain_abort(struct chain *c)
+{
+	close_fd(&c->msg);
+	close_fd(&c->env);
+	if (c->pid > 0) {
+		/*
+		 * With no envelope nothing can be committed, and queue-inject
+		 * removes its temporary file when it sees the envelope end early;
+		 * a signal would leave that file behind, so none is sent.
+		 */
+		collect(c, NULL);
+	}
+	close_fd(&c->reply);
+	c->pid = -1;
+}

@@ -1,0 +1,947 @@
+/*
+ * smtp-recv - receive mail by SMTP (RFC 5321) on fd 0/1 and hand each
+ * message to the queue program (DESIGN.md contract 1).
+ *
+ * One process per connection, started by tcpserver, systemd (Accept=yes)
+ * or inetd; it never listens itself.  The client may pipeline (RFC 2920):
+ * all input goes through one buffer, and replies are flushed only when no
+ * further command is buffered, or before blocking.  The message is decoded
+ * (lib/smtp_data.c) and streamed to the queue program as it arrives; the
+ * envelope follows only after the whole message was accepted, so a message
+ * refused or cut off midway is never queued.
+ *
+ * Where later work plugs in: STARTTLS and AUTH add keywords in
+ * ehlo_keywords() and commands in the table; policy queries go at the
+ * stages marked "policy:"; recipient checks all live in rcpt_check().
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "bio.h"
+#include "chain.h"
+#include "child.h"
+#include "conf.h"
+#include "date.h"
+#include "die.h"
+#include "envelope.h"
+#include "log.h"
+#include "qid.h"
+#include "smtp_data.h"
+#include "str.h"
+
+/* chunk of decoded message collected before a write to the queue program */
+#define CHAIN_BLOCK 65536
+
+struct limits {
+	unsigned long long size, rcpts, cmdline, textline, errors, received, timeout, queue_timeout;
+};
+
+struct conn {
+	struct bio in, out;
+	struct limits lim;
+	struct str me;
+	struct conf_list locals, rcpthosts;
+	char remote_ip[INET6_ADDRSTRLEN], remote_port[8];
+	char local_ip[INET6_ADDRSTRLEN], local_port[8];
+	struct str remote_host; /* TCPREMOTEHOST, when a valid name */
+	struct str helo;
+	int esmtp;              /* 0: no greeting yet, 1: HELO, 2: EHLO */
+	int relay;              /* RELAYCLIENT is set */
+	unsigned long errors, messages, rcpts;
+
+	/* the mail transaction */
+	int in_mail;
+	int smtputf8;
+	char id[QID_SIZE], last_id[QID_SIZE];
+	struct envelope env;
+	int chunking;           /* BDAT has started this message */
+	int chain_running;      /* the queue program runs for this message */
+	struct chain chain;
+	struct smtp_data data;
+	struct str pending;     /* decoded message not yet written to the chain */
+	int chain_hung;         /* a write to the queue program timed out */
+};
+
+static void transaction_reset(struct conn *c);
+
+static void reply(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void reply(struct conn *c, const char *fmt, ...)
+{
+	struct str line = STR_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	str_vcatf(&line, fmt, ap);
+	va_end(ap);
+	str_catb(&line, "\r\n", 2);
+	/* a failed put is a dead client; the next flush notices */
+	(void)bio_put(&c->out, line.s, line.len);
+	str_free(&line);
+}
+
+/* a refused command: counts toward the "errors" limit */
+static void reply_error(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void reply_error(struct conn *c, const char *fmt, ...)
+{
+	struct str line = STR_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	str_vcatf(&line, fmt, ap);
+	va_end(ap);
+	reply(c, "%s", line.s);
+	str_free(&line);
+	c->errors++;
+}
+
+static void __attribute__((noreturn)) finish(struct conn *c, const char *reason)
+{
+	if (c->in_mail)
+		transaction_reset(c);
+	(void)bio_flush(&c->out);
+	log_line("event=disconnect remote=%s reason=%s messages=%lu rcpts=%lu errors=%lu",
+		 c->remote_ip[0] ? c->remote_ip : "unknown", reason, c->messages, c->rcpts, c->errors);
+	_exit(0);
+}
+
+static void flush(struct conn *c)
+{
+	if (bio_flush(&c->out) < 0)
+		finish(c, errno == ETIMEDOUT ? "write-timeout" : "write-error");
+}
+
+/* a read failed: say why (when the client can still hear) and leave */
+static void __attribute__((noreturn)) read_failed(struct conn *c, ssize_t r)
+{
+	if (r < 0 && errno == ETIMEDOUT) {
+		reply(c, "421 4.4.2 %s Timeout, closing connection", c->me.s);
+		finish(c, "timeout");
+	}
+	finish(c, r == 0 ? "eof" : "read-error");
+}
+
+/* refill the input buffer, flushing replies first: we are about to block */
+static void fill(struct conn *c)
+{
+	flush(c);
+	ssize_t r = bio_fill(&c->in);
+	if (r <= 0)
+		read_failed(c, r);
+}
+
+/* ---- configuration and the connection's addresses ---- */
+
+static unsigned long long limit(const struct conf_list *l, const char *name, unsigned long long def)
+{
+	unsigned long long v;
+	conf_limit(l, name, def, &v);
+	return v;
+}
+
+static void read_config(struct conn *c)
+{
+	struct conf_list l = CONF_LIST_INIT;
+	if (conf_list_read("limits", &l) < 0 || conf_list_read("locals", &c->locals) < 0 ||
+	    conf_list_read("rcpthosts", &c->rcpthosts) < 0) {
+		warn_sys("unable to read configuration in %s", conf_dir());
+		static const char msg[] = "421 4.3.0 Configuration unreadable, try again later\r\n";
+		(void)fd_write_all(1, msg, sizeof msg - 1);
+		_exit(EXIT_SYS);
+	}
+	c->lim.size = limit(&l, "message-size", 26214400);
+	c->lim.rcpts = limit(&l, "recipients", 100);
+	c->lim.cmdline = limit(&l, "command-line", 512);
+	c->lim.textline = limit(&l, "text-line", 1000);
+	c->lim.errors = limit(&l, "errors", 10);
+	c->lim.received = limit(&l, "received-headers", 100);
+	c->lim.timeout = limit(&l, "timeout", 300);
+	c->lim.queue_timeout = limit(&l, "queue-timeout", 600);
+	conf_list_free(&l);
+	/*
+	 * 0 is taken as the default, never as "no limit"; the RFC minimums
+	 * hold; a timeout must fit poll(2)'s milliseconds.
+	 */
+	if (c->lim.size == 0)
+		c->lim.size = 26214400;
+	if (c->lim.rcpts == 0)
+		c->lim.rcpts = 100;
+	if (c->lim.cmdline < 512)
+		c->lim.cmdline = 512;
+	if (c->lim.cmdline > 65536)
+		c->lim.cmdline = 65536;
+	if (c->lim.textline < 1000)
+		c->lim.textline = 1000;
+	if (c->lim.errors == 0)
+		c->lim.errors = 10;
+	if (c->lim.received == 0)
+		c->lim.received = 100;
+	if (c->lim.timeout == 0 || c->lim.timeout > 86400)
+		c->lim.timeout = 300;
+	if (c->lim.queue_timeout == 0 || c->lim.queue_timeout > 86400)
+		c->lim.queue_timeout = 600;
+
+	if (conf_line("me", &c->me) != 0) {
+		char host[256];
+		if (gethostname(host, sizeof host - 1) < 0)
+			die_sys(EXIT_SYS, "unable to find this host's name");
+		host[sizeof host - 1] = '\0';
+		str_copys(&c->me, host);
+	}
+	for (size_t i = 0; i < c->me.len; i++)
+		if ((unsigned char)c->me.s[i] <= ' ' || (unsigned char)c->me.s[i] >= 0x7f)
+			die(EXIT_SYS, "unable to use conf me: not a host name");
+}
+
+/* copy a textual address into out if valid; IPv4-mapped IPv6 becomes IPv4 */
+static int set_ip(char out[INET6_ADDRSTRLEN], const char *s)
+{
+	unsigned char bin[16];
+	if (!s || !*s)
+		return 0;
+	if (strncasecmp(s, "::ffff:", 7) == 0 && inet_pton(AF_INET, s + 7, bin) == 1)
+		s += 7;
+	if (inet_pton(AF_INET, s, bin) == 1) {
+		inet_ntop(AF_INET, bin, out, INET6_ADDRSTRLEN);
+		return 1;
+	}
+	if (inet_pton(AF_INET6, s, bin) == 1) {
+		inet_ntop(AF_INET6, bin, out, INET6_ADDRSTRLEN);
+		return 1;
+	}
+	return 0;
+}
+
+static void set_port(char out[8], const char *s)
+{
+	unsigned long long v;
+	if (s && scan_ull(s, strlen(s), &v) && v <= 65535)
+		snprintf(out, 8, "%llu", v);
+}
+
+static void sock_addr(int local, char ip[INET6_ADDRSTRLEN], char port[8])
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	char text[INET6_ADDRSTRLEN];
+	int r = local ? getsockname(0, (struct sockaddr *)&ss, &len) : getpeername(0, (struct sockaddr *)&ss, &len);
+	if (r < 0)
+		return; /* not a socket (a test, a pipe): simply unknown */
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+		inet_ntop(AF_INET, &in->sin_addr, text, sizeof text);
+		snprintf(port, 8, "%u", (unsigned)ntohs(in->sin_port));
+	} else if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+		inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
+		snprintf(port, 8, "%u", (unsigned)ntohs(in6->sin6_port));
+	} else
+		return;
+	if (!ip[0])
+		set_ip(ip, text);
+}
+
+/*
+ * tcpserver: TCPREMOTEIP (or ${PROTO}REMOTEIP); systemd Accept=yes:
+ * REMOTE_ADDR; inetd and the rest: the socket itself.
+ */
+static void find_addresses(struct conn *c)
+{
+	char name[64];
+	const char *proto = getenv("PROTO");
+	if (set_ip(c->remote_ip, getenv("TCPREMOTEIP")))
+		set_port(c->remote_port, getenv("TCPREMOTEPORT"));
+	else if (proto && strlen(proto) < 16 && snprintf(name, sizeof name, "%sREMOTEIP", proto) > 0 &&
+		 set_ip(c->remote_ip, getenv(name))) {
+		snprintf(name, sizeof name, "%sREMOTEPORT", proto);
+		set_port(c->remote_port, getenv(name));
+	} else if (set_ip(c->remote_ip, getenv("REMOTE_ADDR")))
+		set_port(c->remote_port, getenv("REMOTE_PORT"));
+	if (set_ip(c->local_ip, getenv("TCPLOCALIP")))
+		set_port(c->local_port, getenv("TCPLOCALPORT"));
+	else if (proto && strlen(proto) < 16 && snprintf(name, sizeof name, "%sLOCALIP", proto) > 0 &&
+		 set_ip(c->local_ip, getenv(name))) {
+		snprintf(name, sizeof name, "%sLOCALPORT", proto);
+		set_port(c->local_port, getenv(name));
+	}
+	if (!c->remote_ip[0] || !c->remote_port[0])
+		sock_addr(0, c->remote_ip, c->remote_port);
+	if (!c->local_ip[0] || !c->local_port[0])
+		sock_addr(1, c->local_ip, c->local_port);
+	const char *host = getenv("TCPREMOTEHOST");
+	if (host && addr_valid_domain(host, strlen(host), 0))
+		str_copys(&c->remote_host, host);
+}
+
+/* the queue program's view of the connection: doc/environment.md */
+static void export(const char *name, const char *value)
+{
+	if (value && *value) {
+		if (setenv(name, value, 1) < 0)
+			die_sys(EXIT_SYS, "unable to set %s", name);
+	} else
+		unsetenv(name);
+}
+
+static const char *protocol(const struct conn *c)
+{
+	return c->esmtp == 2 ? "ESMTP" : "SMTP";
+}
+
+/* ---- commands ---- */
+
+/* a HELO/EHLO argument goes into Received:, so only host-name characters */
+static int helo_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > ADDR_DOMAIN_MAX)
+		return 0;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._[]:") == n;
+}
+
+/*
+ * The EHLO keywords.  STARTTLS and AUTH (issue 5) belong here, offered
+ * only when configured (AUTH only after TLS).
+ */
+static void ehlo_keywords(struct conn *c)
+{
+	reply(c, "250-PIPELINING");
+	reply(c, "250-SIZE %llu", c->lim.size);
+	reply(c, "250-8BITMIME");
+	reply(c, "250-ENHANCEDSTATUSCODES");
+	reply(c, "250-SMTPUTF8");
+	reply(c, "250 CHUNKING");
+}
+
+static void greet(struct conn *c, const char *arg, int esmtp)
+{
+	if (!*arg) {
+		reply_error(c, "501 5.5.4 Syntax: %s hostname", esmtp == 2 ? "EHLO" : "HELO");
+		return;
+	}
+	if (!helo_ok(arg)) {
+		reply_error(c, "501 5.5.2 Invalid host name");
+		return;
+	}
+	/* policy: HELO stage */
+	transaction_reset(c); /* RFC 5321 §4.1.4: EHLO also resets */
+	str_copys(&c->helo, arg);
+	c->esmtp = esmtp;
+	export("HELO", c->helo.s);
+	export("PROTOCOL", protocol(c));
+	log_line("event=helo remote=%s helo=%s protocol=%s", c->remote_ip, c->helo.s, protocol(c));
+	if (esmtp == 2) {
+		reply(c, "250-%s", c->me.s);
+		ehlo_keywords(c);
+	} else
+		reply(c, "250 %s", c->me.s);
+}
+
+static void cmd_ehlo(struct conn *c, const char *arg) { greet(c, arg, 2); }
+static void cmd_helo(struct conn *c, const char *arg) { greet(c, arg, 1); }
+
+/* "FROM:" / "TO:" and an optional space (common, if not RFC) before the path */
+static const char *path_start(const char *arg, const char *keyword)
+{
+	size_t kl = strlen(keyword);
+	if (strncasecmp(arg, keyword, kl) != 0)
+		return NULL;
+	arg += kl;
+	if (*arg == ' ')
+		arg++;
+	return arg;
+}
+
+static void cmd_mail(struct conn *c, const char *arg)
+{
+	if (!c->esmtp) {
+		reply_error(c, "503 5.5.1 Send EHLO or HELO first");
+		return;
+	}
+	if (c->in_mail) {
+		reply_error(c, "503 5.5.1 Nested MAIL command");
+		return;
+	}
+	const char *p = path_start(arg, "FROM:");
+	if (!p) {
+		reply_error(c, "501 5.5.4 Syntax: MAIL FROM:<address>");
+		return;
+	}
+	struct addr a;
+	addr_init(&a);
+	size_t used = addr_parse_path(p, strlen(p), ADDR_EMPTY_OK | ADDR_UTF8_OK, &a);
+	if (!used) {
+		reply_error(c, "501 5.1.7 Bad sender address syntax");
+		addr_free(&a);
+		return;
+	}
+	/* parameters (RFC 5321 §4.1.1.11): SIZE, BODY, SMTPUTF8 */
+	int utf8 = 0;
+	const char *bad = NULL;
+	const char *q = p + used;
+	while (*q && !bad) {
+		if (*q != ' ') {
+			bad = "501 5.5.4 Syntax: MAIL FROM:<address> [parameters]";
+			break;
+		}
+		if (c->esmtp != 2) {
+			bad = "555 5.5.4 MAIL parameters need EHLO";
+			break;
+		}
+		while (*q == ' ')
+			q++;
+		size_t n = strcspn(q, " ");
+		unsigned long long size;
+		if (n > 5 && strncasecmp(q, "SIZE=", 5) == 0) {
+			if (!scan_ull(q + 5, n - 5, &size))
+				bad = "501 5.5.4 Syntax: SIZE=number";
+			else if (size > c->lim.size)
+				bad = "552 5.3.4 Message size exceeds the fixed limit";
+		} else if ((n == strlen("BODY=7BIT") && strncasecmp(q, "BODY=7BIT", n) == 0) ||
+			   (n == strlen("BODY=8BITMIME") && strncasecmp(q, "BODY=8BITMIME", n) == 0)) {
+			/* both arrive the same way: nothing to do */
+		} else if (n == strlen("SMTPUTF8") && strncasecmp(q, "SMTPUTF8", n) == 0)
+			utf8 = 1;
+		else if (n)
+			bad = "555 5.5.4 Unsupported MAIL parameter";
+		q += n;
+	}
+	if (!bad && a.utf8 && !utf8)
+		bad = "553 5.6.7 Non-ASCII address requires SMTPUTF8";
+	if (bad) {
+		reply_error(c, "%s", bad);
+		addr_free(&a);
+		return;
+	}
+	/* policy: MAIL stage */
+	struct str from = STR_INIT;
+	addr_format(&a, &from);
+	addr_free(&a);
+	do /* two transactions in one microsecond must not share an id */
+		qid_make(c->id);
+	while (strcmp(c->id, c->last_id) == 0);
+	memcpy(c->last_id, c->id, QID_SIZE);
+	c->in_mail = 1;
+	c->smtputf8 = utf8;
+	envelope_set_sender(&c->env, str_c(&from));
+	log_line("event=mail id=%s from=<%s>", c->id, str_c(&from));
+	str_free(&from);
+	reply(c, "250 2.1.0 Ok");
+}
+
+static int has_any(const struct str *s, const char *set)
+{
+	for (size_t i = 0; i < s->len; i++)
+		if (strchr(set, s->s[i]))
+			return 1;
+	return 0;
+}
+
+/* where postmaster without a domain goes: the first plain locals entry, else me */
+static const char *postmaster_domain(const struct conn *c)
+{
+	for (size_t i = 0; i < c->locals.n; i++)
+		if (c->locals.item[i][0] != '.')
+			return c->locals.item[i];
+	return c->me.s;
+}
+
+/*
+ * The recipient decision, all of it in one place.  Returns NULL to accept
+ * or the reply; *why is the reason for the log.  Relay control is safe
+ * with no configuration: only RELAYCLIENT (later: authenticated clients)
+ * may send anywhere; everyone else only to locals and rcpthosts, and not
+ * by the routing tricks that could make one of those forward elsewhere.
+ *
+ * To come here: the local-user lookup (550 5.1.1 for unknown users of
+ * locals) and the policy server's RCPT stage.
+ */
+static const char *rcpt_check(struct conn *c, const struct addr *a, const char **why)
+{
+	if (a->domain.len == 0 && strcasecmp(a->local.s, "postmaster") == 0)
+		return NULL; /* RFC 5321 §4.5.1 */
+	if (a->domain.len == 0) {
+		*why = "unqualified";
+		return "550 5.1.3 Recipient address must include a domain";
+	}
+	if (c->relay)
+		return NULL;
+	if (a->routed) {
+		*why = "source-route";
+		return "554 5.7.1 Source routes are not accepted";
+	}
+	if (a->literal) {
+		*why = "address-literal";
+		return "554 5.7.1 Address literals are not accepted";
+	}
+	if (has_any(&a->local, "%!@")) {
+		/* percent hack, bang path, quoted "user@elsewhere" */
+		*why = "routing-in-local-part";
+		return "554 5.7.1 Relaying by %, ! or @ in the local part is not accepted";
+	}
+	if (!conf_domain_match(&c->locals, a->domain.s) && !conf_domain_match(&c->rcpthosts, a->domain.s)) {
+		*why = "relay-denied";
+		return "554 5.7.1 Relay access denied";
+	}
+	return NULL;
+}
+
+static void cmd_rcpt(struct conn *c, const char *arg)
+{
+	if (!c->in_mail) {
+		reply_error(c, "503 5.5.1 Need MAIL command");
+		return;
+	}
+	const char *p = path_start(arg, "TO:");
+	if (!p) {
+		reply_error(c, "501 5.5.4 Syntax: RCPT TO:<address>");
+		return;
+	}
+	struct addr a;
+	addr_init(&a);
+	unsigned flags = ADDR_UNQUALIFIED_OK | (c->smtputf8 ? ADDR_UTF8_OK : 0);
+	size_t used = addr_parse_path(p, strlen(p), flags, &a);
+	if (!used) {
+		reply_error(c, "501 5.1.3 Bad recipient address syntax");
+		addr_free(&a);
+		return;
+	}
+	if (p[used]) {
+		reply_error(c, "555 5.5.4 Unsupported RCPT parameter");
+		addr_free(&a);
+		return;
+	}
+	struct str to = STR_INIT;
+	addr_format(&a, &to);
+	if (c->env.nrcpt >= c->lim.rcpts) {
+		log_line("event=rcpt id=%s rcpt=<%s> result=rejected reason=too-many", c->id, to.s);
+		reply(c, "452 4.5.3 Too many recipients");
+		goto out;
+	}
+	const char *why = "";
+	const char *refused = rcpt_check(c, &a, &why);
+	if (refused) {
+		log_line("event=rcpt id=%s rcpt=<%s> result=rejected reason=%s", c->id, to.s, why);
+		reply_error(c, "%s", refused);
+		goto out;
+	}
+	if (a.domain.len == 0)
+		str_catf(&to, "@%s", postmaster_domain(c));
+	envelope_add_rcpt(&c->env, to.s);
+	c->rcpts++;
+	log_line("event=rcpt id=%s rcpt=<%s> result=accepted", c->id, to.s);
+	reply(c, "250 2.1.5 Ok");
+out:
+	str_free(&to);
+	addr_free(&a);
+}
+
+/* ---- the message ---- */
+
+/* RFC 5321 §4.4 trace header, the first thing the queue program reads */
+static void received_header(struct conn *c, struct str *out)
+{
+	/* RFC 3848 / RFC 6531 §3.7.3 protocol types */
+	const char *with = c->smtputf8 ? "UTF8SMTP" : protocol(c);
+	str_catf(out, "Received: from %s", c->helo.s);
+	if (c->remote_ip[0]) {
+		str_cats(out, " (");
+		if (c->remote_host.len)
+			str_catf(out, "%s ", c->remote_host.s);
+		str_catf(out, "[%s%s])", strchr(c->remote_ip, ':') ? "IPv6:" : "", c->remote_ip);
+	}
+	str_catf(out, "\n\tby %s (sluice) with %s id %s", c->me.s, with, c->id);
+	if (c->env.nrcpt == 1)
+		str_catf(out, "\n\tfor <%s>; ", c->env.rcpt[0]);
+	else
+		str_cats(out, ";\n\t");
+	date_rfc5322(time(NULL), out);
+	str_catc(out, '\n');
+}
+
+/* start the queue program for this message; 0, or -1 after replying 451 */
+static int message_start(struct conn *c, int bdat)
+{
+	char **argv = chain_argv();
+	if (!argv) {
+		log_line("event=reject id=%s reason=\"unable to read conf chain: %s\"", c->id, strerror(errno));
+		reply(c, "451 4.3.0 Configuration unreadable, try again later");
+		return -1;
+	}
+	export("QUEUE_ID", c->id);
+	int r = chain_start(&c->chain, argv, (int)c->lim.queue_timeout * 1000);
+	if (r < 0)
+		log_line("event=reject id=%s reason=\"unable to run %s: %s\"", c->id, argv[0], strerror(errno));
+	child_argv_free(argv);
+	if (r < 0) {
+		reply(c, "451 4.3.0 Unable to start the queue program, try again later");
+		return -1;
+	}
+	c->chain_running = 1;
+	smtp_data_init(&c->data, bdat, c->lim.textline, c->lim.size, c->lim.received);
+	c->pending.len = 0;
+	c->chain_hung = 0;
+	received_header(c, &c->pending);
+	return 0;
+}
+
+static void pending_write(struct conn *c)
+{
+	if (c->pending.len && !c->chain_hung && !c->data.flags &&
+	    chain_write(&c->chain, c->pending.s, c->pending.len) < 0)
+		c->chain_hung = 1;
+	c->pending.len = 0;
+}
+
+/* the reply for an exit 82: fd 6 text "D..." (permanent) or "Z..." (temporary) */
+static void custom_reply(struct conn *c, struct str *text)
+{
+	char kind = text->len ? text->s[0] : 0;
+	if (kind != 'D' && kind != 'Z') {
+		reply(c, "451 4.3.0 Temporary queue failure, try again later");
+		return;
+	}
+	struct str t = STR_INIT;
+	for (size_t i = 1; i < text->len && text->s[i] != '\n' && text->s[i] != '\r' && text->s[i] != '\0'; i++) {
+		unsigned char ch = (unsigned char)text->s[i];
+		str_catc(&t, ch >= 0x20 && ch < 0x7f ? (char)ch : '?');
+	}
+	const char *code = kind == 'D' ? "554" : "451";
+	char cls = kind == 'D' ? '5' : '4';
+	/* keep the filter's enhanced code when it is one of the right class */
+	int has_enh = t.len >= 6 && t.s[0] == cls && t.s[1] == '.' && strchr(str_c(&t), ' ');
+	if (!t.len)
+		str_copys(&t, kind == 'D' ? "Message refused" : "Message deferred, try again later");
+	if (has_enh)
+		reply(c, "%s %s", code, t.s);
+	else
+		reply(c, "%s %c.3.0 %s", code, cls, t.s);
+	str_free(&t);
+}
+
+/* the message is all here: queue it, or refuse it; then a fresh transaction */
+static void message_end(struct conn *c)
+{
+	unsigned f = c->data.flags;
+	const char *refused = NULL, *why = NULL;
+	if (f & SD_ERR_BARE)
+		refused = "550 5.6.11 Bare CR or LF in message; lines must end with CRLF", why = "bare-cr-lf";
+	else if (f & SD_ERR_NUL)
+		refused = "550 5.6.0 NUL octet in message", why = "nul";
+	else if (f & SD_ERR_SIZE)
+		refused = "552 5.3.4 Message size exceeds the fixed limit", why = "size";
+	else if (f & SD_ERR_LINE)
+		refused = "550 5.6.0 Line too long", why = "line-length";
+	else if (f & SD_ERR_RECEIVED)
+		refused = "554 5.4.6 Too many Received headers: mail loop", why = "loop";
+	if (refused || c->chain_hung) {
+		chain_abort(&c->chain);
+		c->chain_running = 0;
+		if (refused) {
+			log_line("event=reject id=%s stage=data reason=%s size=%llu", c->id, why, c->data.size);
+			reply(c, "%s", refused);
+		} else {
+			log_line("event=reject id=%s stage=data reason=queue-timeout", c->id);
+			reply(c, "451 4.3.0 Temporary queue failure, try again later");
+		}
+		transaction_reset(c);
+		return;
+	}
+	pending_write(c);
+	struct str custom = STR_INIT;
+	int code = chain_finish(&c->chain, &c->env, &custom);
+	c->chain_running = 0;
+	if (code == 0) {
+		c->messages++;
+		log_line("event=queued id=%s size=%llu rcpts=%zu", c->id, c->data.size, c->env.nrcpt);
+		reply(c, "250 2.0.0 Ok: queued as %s", c->id);
+	} else {
+		log_line("event=reject id=%s stage=queue exit=%d", c->id, code);
+		if (code == 82)
+			custom_reply(c, &custom);
+		else if (code == 31)
+			reply(c, "554 5.7.1 Message refused by a filter");
+		else if (code >= 11 && code <= 40)
+			reply(c, "554 5.3.0 Message refused by the queue (#%d)", code);
+		else
+			reply(c, "451 4.3.0 Temporary queue failure, try again later (#%d)", code);
+	}
+	str_free(&custom);
+	transaction_reset(c);
+}
+
+static void transaction_reset(struct conn *c)
+{
+	if (c->chain_running)
+		chain_abort(&c->chain);
+	c->chain_running = 0;
+	c->chunking = 0;
+	c->in_mail = 0;
+	c->smtputf8 = 0;
+	c->id[0] = '\0';
+	envelope_free(&c->env);
+	c->pending.len = 0;
+}
+
+/* why DATA or BDAT cannot start now, or NULL */
+static const char *data_refusal(const struct conn *c)
+{
+	if (!c->in_mail)
+		return "503 5.5.1 Need MAIL command";
+	if (c->env.nrcpt == 0)
+		return "554 5.5.1 No valid recipients";
+	return NULL;
+}
+
+static void cmd_data(struct conn *c, const char *arg)
+{
+	const char *no = *arg ? "501 5.5.4 Syntax: DATA" : data_refusal(c);
+	if (!no && c->chunking)
+		no = "503 5.5.1 DATA after BDAT";
+	if (no) {
+		reply_error(c, "%s", no);
+		return;
+	}
+	/* policy: DATA stage */
+	if (message_start(c, 0) < 0) {
+		transaction_reset(c);
+		return;
+	}
+	reply(c, "354 End data with <CR><LF>.<CR><LF>");
+	for (;;) {
+		if (bio_buffered(&c->in) == 0) {
+			pending_write(c);
+			fill(c); /* a client gone midway: finish() aborts, nothing is queued */
+		}
+		int done;
+		size_t used = smtp_data_feed(&c->data, bio_peek(&c->in), bio_buffered(&c->in), &c->pending, &done);
+		bio_skip(&c->in, used);
+		if (c->pending.len >= CHAIN_BLOCK)
+			pending_write(c);
+		if (done)
+			break;
+	}
+	message_end(c);
+}
+
+/* read and drop n octets of a refused chunk, so they are never taken as commands */
+static void discard(struct conn *c, unsigned long long n)
+{
+	while (n) {
+		if (bio_buffered(&c->in) == 0)
+			fill(c);
+		size_t take = bio_buffered(&c->in);
+		if (take > n)
+			take = (size_t)n;
+		bio_skip(&c->in, take);
+		n -= take;
+	}
+}
+
+static void cmd_bdat(struct conn *c, const char *arg)
+{
+	unsigned long long n;
+	size_t dl = strspn(arg, "0123456789");
+	int last = 0;
+	if (arg[dl] == ' ' && strcasecmp(arg + dl + 1, "LAST") == 0)
+		last = 1;
+	if (dl == 0 || dl > 19 || !scan_ull(arg, dl, &n) || (arg[dl] && !last)) {
+		/* without a size the chunk's end is unknown: its octets would be read as commands */
+		reply(c, "421 4.5.4 %s Syntax: BDAT size [LAST], closing connection", c->me.s);
+		finish(c, "bad-bdat");
+	}
+	const char *no = data_refusal(c);
+	if (no) {
+		discard(c, n);
+		reply_error(c, "%s", no);
+		return;
+	}
+	if (!c->chunking) {
+		/* policy: DATA stage (BDAT's first chunk) */
+		if (message_start(c, 1) < 0) {
+			discard(c, n);
+			transaction_reset(c);
+			return;
+		}
+		c->chunking = 1;
+	}
+	unsigned long long left = n;
+	while (left) {
+		if (bio_buffered(&c->in) == 0) {
+			pending_write(c);
+			fill(c);
+		}
+		size_t take = bio_buffered(&c->in);
+		if (take > left)
+			take = (size_t)left;
+		int done;
+		smtp_data_feed(&c->data, bio_peek(&c->in), take, &c->pending, &done);
+		bio_skip(&c->in, take);
+		left -= take;
+		if (c->pending.len >= CHAIN_BLOCK)
+			pending_write(c);
+	}
+	if (last)
+		smtp_data_finish(&c->data, &c->pending);
+	if (last || c->data.flags || c->chain_hung) {
+		message_end(c); /* RFC 3030: a failed chunk fails the transaction */
+		return;
+	}
+	reply(c, "250 2.0.0 %llu octets received", n);
+}
+
+static void cmd_rset(struct conn *c, const char *arg)
+{
+	(void)arg;
+	transaction_reset(c);
+	reply(c, "250 2.0.0 Ok");
+}
+
+static void cmd_noop(struct conn *c, const char *arg)
+{
+	(void)arg;
+	reply(c, "250 2.0.0 Ok");
+}
+
+static void cmd_vrfy(struct conn *c, const char *arg)
+{
+	if (!*arg)
+		reply_error(c, "501 5.5.4 Syntax: VRFY address");
+	else
+		reply(c, "252 2.5.2 Cannot VRFY user, but will accept message and attempt delivery");
+}
+
+static void cmd_help(struct conn *c, const char *arg)
+{
+	(void)arg;
+	reply(c, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP");
+}
+
+static void cmd_quit(struct conn *c, const char *arg)
+{
+	(void)arg;
+	reply(c, "221 2.0.0 %s Bye", c->me.s);
+	finish(c, "quit");
+}
+
+static const struct command {
+	const char *verb;
+	void (*run)(struct conn *, const char *);
+} commands[] = {
+	{ "EHLO", cmd_ehlo }, { "HELO", cmd_helo }, { "MAIL", cmd_mail }, { "RCPT", cmd_rcpt },
+	{ "DATA", cmd_data }, { "BDAT", cmd_bdat }, { "RSET", cmd_rset }, { "NOOP", cmd_noop },
+	{ "QUIT", cmd_quit }, { "VRFY", cmd_vrfy }, { "HELP", cmd_help },
+};
+
+/*
+ * Read one command line: everything up to the next CRLF, which is the only
+ * line ending.  A bare LF does not end the line (so "RSET\nMAIL ..." is one
+ * bad line, not two commands); the line is kept up to the limit and the
+ * rest dropped.  Returns 0, or the refusal.
+ */
+static const char *read_command(struct conn *c, struct str *line)
+{
+	int bare = 0, toolong = 0;
+	char prev = 0;
+	line->len = 0;
+	for (;;) {
+		if (bio_buffered(&c->in) == 0)
+			fill(c);
+		const char *p = bio_peek(&c->in);
+		size_t n = bio_buffered(&c->in);
+		const char *nl = memchr(p, '\n', n);
+		size_t take = nl ? (size_t)(nl - p) + 1 : n;
+		if (line->len + take > c->lim.cmdline)
+			toolong = 1;
+		else
+			str_catb(line, p, take);
+		char before_lf = take >= 2 ? p[take - 2] : prev;
+		prev = p[take - 1];
+		bio_skip(&c->in, take);
+		if (nl && before_lf == '\r')
+			break;
+		if (nl)
+			bare = 1;
+	}
+	if (toolong)
+		return "500 5.5.2 Line too long";
+	str_truncate(line, line->len - 2);
+	if (bare || memchr(line->s, '\r', line->len) || memchr(line->s, '\0', line->len))
+		return "500 5.5.2 Bare CR or LF, or NUL, in command; lines must end with CRLF";
+	return NULL;
+}
+
+static void command(struct conn *c, struct str *line)
+{
+	const char *bad = read_command(c, line);
+	if (bad) {
+		reply_error(c, "%s", bad);
+		return;
+	}
+	char *arg = line->s + strcspn(line->s, " ");
+	size_t vl = (size_t)(arg - line->s);
+	if (*arg)
+		arg++;
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (vl == strlen(commands[i].verb) && strncasecmp(line->s, commands[i].verb, vl) == 0) {
+			commands[i].run(c, arg);
+			return;
+		}
+	reply_error(c, "500 5.5.2 Unknown command");
+}
+
+int main(int argc, char **argv)
+{
+	(void)argv;
+	if (argc > 1) {
+		fprintf(stderr, "usage: smtp-recv (fd 0/1: an SMTP connection)\n");
+		return EXIT_USAGE;
+	}
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+		die_sys(EXIT_SYS, "unable to ignore SIGPIPE");
+	static struct conn conn;
+	struct conn *c = &conn;
+	read_config(c);
+	bio_init(&c->in, 0, 65536, (int)c->lim.timeout * 1000);
+	bio_init(&c->out, 1, 16384, (int)c->lim.timeout * 1000);
+	find_addresses(c);
+	c->relay = getenv("RELAYCLIENT") != NULL;
+	export("REMOTE_IP", c->remote_ip);
+	export("REMOTE_PORT", c->remote_port);
+	export("REMOTE_HOST", c->remote_host.len ? c->remote_host.s : NULL);
+	export("LOCAL_IP", c->local_ip);
+	export("LOCAL_PORT", c->local_port);
+	export("HELO", NULL);
+	export("PROTOCOL", NULL);
+	export("QUEUE_ID", NULL);
+	/* reserved in doc/environment.md for TLS, AUTH and SPF: never inherited */
+	export("TLS_VERSION", NULL);
+	export("TLS_CIPHER", NULL);
+	export("AUTH_USER", NULL);
+	export("SPF_RESULT", NULL);
+	log_line("event=connect remote=%s port=%s local=%s:%s host=%s relay=%s",
+		 c->remote_ip[0] ? c->remote_ip : "unknown", c->remote_port[0] ? c->remote_port : "-",
+		 c->local_ip[0] ? c->local_ip : "unknown", c->local_port[0] ? c->local_port : "-",
+		 c->remote_host.len ? c->remote_host.s : "-", c->relay ? "yes" : "no");
+	/* policy: CONNECT stage */
+	reply(c, "220 %s ESMTP sluice", c->me.s);
+	struct str line = STR_INIT;
+	for (;;) {
+		/* RFC 2920: flush only when no further command is already here */
+		if (!memchr(bio_peek(&c->in), '\n', bio_buffered(&c->in)))
+			flush(c);
+		command(c, &line);
+		if (c->errors >= c->lim.errors) {
+			reply(c, "421 4.7.0 %s Too many errors, closing connection", c->me.s);
+			finish(c, "errors");
+		}
+	}
+}
