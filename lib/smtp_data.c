@@ -9,6 +9,7 @@
  * and the SMTP smuggling fixes of 2023).
  */
 #include <ctype.h>
+#include <string.h>
 
 #include "smtp_data.h"
 
@@ -20,7 +21,6 @@ enum {
 	S_CR,    /* CR inside a line: only LF may follow */
 };
 
-static const char received[] = "received:";
 
 void smtp_data_init(struct smtp_data *d, int bdat, size_t max_line, unsigned long long max_size,
 		    unsigned long max_received)
@@ -36,6 +36,30 @@ void smtp_data_init(struct smtp_data *d, int bdat, size_t max_line, unsigned lon
 	d->max_size = max_size;
 	d->received = 0;
 	d->max_received = max_received;
+	d->seen = 0;
+	d->header_end = NULL;
+	d->header_end_arg = NULL;
+}
+
+/* a header name ended at its colon: count or note it */
+static void header_name(struct smtp_data *d)
+{
+	size_t n = (size_t)d->hmatch;
+	if (n == 8 && memcmp(d->hname, "received", 8) == 0) {
+		if (++d->received > d->max_received && d->max_received)
+			d->flags |= SD_ERR_RECEIVED;
+	} else if (n == 4 && memcmp(d->hname, "date", 4) == 0)
+		d->seen |= SD_SEEN_DATE;
+	else if (n == 10 && memcmp(d->hname, "message-id", 10) == 0)
+		d->seen |= SD_SEEN_MESSAGE_ID;
+}
+
+/* the header section is over: let the caller add its fields, once */
+static void header_done(struct smtp_data *d, struct str *out)
+{
+	if (d->in_header && d->header_end && !d->flags)
+		d->header_end(d->header_end_arg, d->seen, out);
+	d->in_header = 0;
 }
 
 /* account for n octets of message, then append them unless refused */
@@ -43,13 +67,13 @@ static void emit(struct smtp_data *d, struct str *out, const char *p, size_t n)
 {
 	if (d->in_header && d->hmatch >= 0) {
 		for (size_t k = 0; k < n && d->hmatch >= 0; k++) {
-			if (tolower((unsigned char)p[k]) != received[d->hmatch])
+			if (p[k] == ':') {
+				header_name(d);
 				d->hmatch = -1;
-			else if (++d->hmatch == (int)sizeof received - 1) {
-				d->hmatch = -1;
-				if (++d->received > d->max_received && d->max_received)
-					d->flags |= SD_ERR_RECEIVED;
-			}
+			} else if ((size_t)d->hmatch == sizeof d->hname)
+				d->hmatch = -1; /* longer than any name looked for */
+			else
+				d->hname[d->hmatch++] = (char)tolower((unsigned char)p[k]);
 		}
 	}
 	d->size += n;
@@ -62,9 +86,9 @@ static void emit(struct smtp_data *d, struct str *out, const char *p, size_t n)
 static void end_of_line(struct smtp_data *d, struct str *out)
 {
 	d->hmatch = -1; /* the LF itself is no part of a header name */
-	emit(d, out, "\n", 1);
 	if (d->line == 0)
-		d->in_header = 0;
+		header_done(d, out); /* before the empty line, which stays last */
+	emit(d, out, "\n", 1);
 	d->line = 0;
 	d->hmatch = 0;
 	d->state = S_BOL;
@@ -95,6 +119,7 @@ size_t smtp_data_feed(struct smtp_data *d, const char *in, size_t n, struct str 
 		case S_DOTCR:
 			if (c == '\n') {
 				d->state = S_BOL;
+				header_done(d, out); /* a message with no body */
 				*done = 1;
 				return i + 1;
 			}
@@ -145,5 +170,6 @@ void smtp_data_finish(struct smtp_data *d, struct str *out)
 		d->flags |= SD_ERR_BARE;
 	else if (d->state == S_MID)
 		end_of_line(d, out);
+	header_done(d, out);
 	d->state = S_BOL;
 }

@@ -32,7 +32,7 @@ struct smtp_data {
 	int bdat;                  /* 1: BDAT chunks (no dots, no terminator) */
 	int state;                 /* internal */
 	int in_header;             /* still in the header section */
-	int hmatch;                /* chars of "received:" matched; -1: not */
+	int hmatch;                 /* internal: octets of hname; -1: not a name looked for */
 	unsigned flags;            /* SD_ERR_* */
 	size_t line;               /* octets of the current line so far */
 	size_t max_line;           /* text line limit in octets, CRLF included */
@@ -40,9 +40,21 @@ struct smtp_data {
 	unsigned long long max_size;
 	unsigned long received;    /* Received: headers seen */
 	unsigned long max_received;
+	char hname[12];            /* internal: the start of the current header name */
+	unsigned seen;             /* SD_SEEN_*: header fields present */
+	/*
+	 * Called once, where the header section ends (before its empty line,
+	 * or at the end of a message without one), to append fields of its
+	 * own to out; seen tells which fields the message has.  NULL: none.
+	 * The added octets count toward no limit.
+	 */
+	void (*header_end)(void *arg, unsigned seen, struct str *out);
+	void *header_end_arg;
 };
 
-/* Set up for one message; bdat selects BDAT (RFC 3030) decoding. */
+enum { SD_SEEN_DATE = 1, SD_SEEN_MESSAGE_ID = 2 };
+
+/* Set up for one message (header_end NULL); bdat selects BDAT (RFC 3030) decoding. */
 void smtp_data_init(struct smtp_data *d, int bdat, size_t max_line, unsigned long long max_size,
 		    unsigned long max_received);
 /*

@@ -10,9 +10,13 @@
  * envelope follows only after the whole message was accepted, so a message
  * refused or cut off midway is never queued.
  *
- * Where later work plugs in: STARTTLS and AUTH add keywords in
- * ehlo_keywords() and commands in the table; policy queries go at the
- * stages marked "policy:"; recipient checks all live in rcpt_check().
+ * TLS (RFC 3207 STARTTLS, RFC 8314 implicit TLS with -t) slides libtls
+ * under the same buffers (lib/tlsio.c); what was buffered before the
+ * handshake is thrown away.  AUTH (RFC 4954) asks a checkpassword program
+ * (lib/checkpw.c); submission mode (-s, RFC 6409) requires it before MAIL.
+ *
+ * Where later work plugs in: policy queries go at the stages marked
+ * "policy:"; recipient checks all live in rcpt_check().
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,8 +32,10 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "base64.h"
 #include "bio.h"
 #include "chain.h"
+#include "checkpw.h"
 #include "child.h"
 #include "conf.h"
 #include "date.h"
@@ -39,18 +45,41 @@
 #include "qid.h"
 #include "smtp_data.h"
 #include "str.h"
+#include "table.h"
+#include "tlsio.h"
 
 /* chunk of decoded message collected before a write to the queue program */
 #define CHAIN_BLOCK 65536
+/* RFC 4954 §4: AUTH lines may be this long, whatever the command-line limit */
+#define AUTH_LINE_MAX 12288
+/* longest SMTP AUTH user name taken (it reaches logs and the environment) */
+#define AUTH_USER_MAX 255
 
 struct limits {
 	unsigned long long size, rcpts, cmdline, textline, errors, received, timeout, queue_timeout;
+	unsigned long long auth_failures, auth_delay, auth_timeout;
+};
+
+/* how this instance was started (command-line options) */
+struct mode {
+	int submission;     /* -s: AUTH required before MAIL (RFC 6409) */
+	int implicit_tls;   /* -t: TLS from the first octet (RFC 8314, port 465) */
+	int insecure_auth;  /* -U: AUTH offered without TLS (unsafe; loopback and tests) */
 };
 
 struct conn {
 	struct bio in, out;
 	struct limits lim;
+	struct mode mode;
 	struct str me;
+	struct str tls_cert, tls_key;   /* resolved paths; empty: no TLS */
+	struct str tls_protocols, tls_ciphers; /* empty: the defaults */
+	char **checkpw;                 /* conf checkpassword, or NULL */
+	int own_sender;                 /* conf auth-sender "own" */
+	struct tlsio_server *tls_server;
+	struct tlsio *tls;              /* the session is under TLS */
+	struct str auth_user;           /* empty until AUTH succeeded */
+	unsigned long auth_failures;
 	struct conf_list locals, rcpthosts;
 	char remote_ip[INET6_ADDRSTRLEN], remote_port[8];
 	char local_ip[INET6_ADDRSTRLEN], local_port[8];
@@ -108,6 +137,8 @@ static void __attribute__((noreturn)) finish(struct conn *c, const char *reason)
 	if (c->in_mail)
 		transaction_reset(c);
 	(void)bio_flush(&c->out);
+	if (c->tls)
+		tlsio_close(c->tls, 1000); /* close_notify, briefly: the client may be gone */
 	log_line("event=disconnect remote=%s reason=%s messages=%lu rcpts=%lu errors=%lu",
 		 c->remote_ip[0] ? c->remote_ip : "unknown", reason, c->messages, c->rcpts, c->errors);
 	_exit(0);
@@ -147,6 +178,51 @@ static unsigned long long limit(const struct conf_list *l, const char *name, uns
 	return v;
 }
 
+/* a one-line setting, or "" when the file is missing or empty */
+static void setting(const char *name, struct str *out)
+{
+	int r = conf_line(name, out);
+	if (r < 0) {
+		warn_sys("unable to read %s/%s", conf_dir(), name);
+		static const char msg[] = "421 4.3.0 Configuration unreadable, try again later\r\n";
+		(void)fd_write_all(1, msg, sizeof msg - 1);
+		_exit(EXIT_SYS);
+	}
+	if (r > 0)
+		str_copys(out, "");
+}
+
+/*
+ * TLS and AUTH settings.  Only the names are read here: certificate and
+ * key are loaded when a client asks for TLS, so a renewed certificate
+ * takes effect with the next connection.
+ */
+static void read_tls_auth_config(struct conn *c)
+{
+	struct str v = STR_INIT;
+	setting("tls-cert", &v);
+	if (v.len)
+		conf_resolve(v.s, &c->tls_cert);
+	setting("tls-key", &v);
+	if (v.len)
+		conf_resolve(v.s, &c->tls_key);
+	if (!c->tls_cert.len || !c->tls_key.len)
+		c->tls_cert.len = c->tls_key.len = 0; /* both or no TLS */
+	setting("tls-protocols", &c->tls_protocols);
+	setting("tls-ciphers", &c->tls_ciphers);
+	setting("checkpassword", &v);
+	if (v.len) {
+		c->checkpw = child_argv_split(v.s);
+		if (!c->checkpw[0] || !c->checkpw[1])
+			log_line("event=config problem=\"checkpassword needs a checker and the program it runs, e.g. auth-check true\"");
+	}
+	setting("auth-sender", &v);
+	if (v.len && strcmp(v.s, "own") != 0 && strcmp(v.s, "any") != 0)
+		log_line("event=config problem=\"auth-sender is neither own nor any: taken as own\"");
+	c->own_sender = v.len && strcmp(v.s, "any") != 0;
+	str_free(&v);
+}
+
 static void read_config(struct conn *c)
 {
 	struct conf_list l = CONF_LIST_INIT;
@@ -165,6 +241,9 @@ static void read_config(struct conn *c)
 	c->lim.received = limit(&l, "received-headers", 100);
 	c->lim.timeout = limit(&l, "timeout", 300);
 	c->lim.queue_timeout = limit(&l, "queue-timeout", 600);
+	c->lim.auth_failures = limit(&l, "auth-failures", 3);
+	c->lim.auth_delay = limit(&l, "auth-delay", 1000);
+	c->lim.auth_timeout = limit(&l, "auth-timeout", 30);
 	conf_list_free(&l);
 	/*
 	 * 0 is taken as the default, never as "no limit"; the RFC minimums
@@ -188,6 +267,13 @@ static void read_config(struct conn *c)
 		c->lim.timeout = 300;
 	if (c->lim.queue_timeout == 0 || c->lim.queue_timeout > 86400)
 		c->lim.queue_timeout = 600;
+	if (c->lim.auth_failures == 0)
+		c->lim.auth_failures = 3;
+	if (c->lim.auth_delay == 0 || c->lim.auth_delay > 60000)
+		c->lim.auth_delay = 1000;
+	if (c->lim.auth_timeout == 0 || c->lim.auth_timeout > 3600)
+		c->lim.auth_timeout = 30;
+	read_tls_auth_config(c);
 
 	if (conf_line("me", &c->me) != 0) {
 		char host[256];
@@ -291,9 +377,36 @@ static void export(const char *name, const char *value)
 		unsetenv(name);
 }
 
-static const char *protocol(const struct conn *c)
+/*
+ * The RFC 3848 / RFC 6531 §3.7.3 protocol type, for Received: and
+ * PROTOCOL: S under TLS, A once authenticated (AUTH needs EHLO).
+ */
+static void protocol(const struct conn *c, struct str *out)
 {
-	return c->esmtp == 2 ? "ESMTP" : "SMTP";
+	str_copys(out, c->esmtp != 2 ? "SMTP" : c->smtputf8 ? "UTF8SMTP" : "ESMTP");
+	if (c->esmtp == 2 && c->tls)
+		str_catc(out, 'S');
+	if (c->esmtp == 2 && c->auth_user.len)
+		str_catc(out, 'A');
+}
+
+static void export_protocol(const struct conn *c)
+{
+	struct str p = STR_INIT;
+	protocol(c, &p);
+	export("PROTOCOL", p.s);
+	str_free(&p);
+}
+
+static int tls_offered(const struct conn *c)
+{
+	return !c->tls && c->tls_cert.len;
+}
+
+/* RFC 4954 §4 and RFC 3207: no passwords in the clear, unless -U says so */
+static int auth_offered(const struct conn *c)
+{
+	return (c->mode.submission || c->checkpw) && (c->tls || c->mode.insecure_auth);
 }
 
 /* ---- commands ---- */
@@ -307,12 +420,13 @@ static int helo_ok(const char *s)
 	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._[]:") == n;
 }
 
-/*
- * The EHLO keywords.  STARTTLS and AUTH (issue 5) belong here, offered
- * only when configured (AUTH only after TLS).
- */
+/* The EHLO keywords; STARTTLS and AUTH only when they can work. */
 static void ehlo_keywords(struct conn *c)
 {
+	if (tls_offered(c))
+		reply(c, "250-STARTTLS");
+	if (auth_offered(c))
+		reply(c, "250-AUTH PLAIN LOGIN");
 	reply(c, "250-PIPELINING");
 	reply(c, "250-SIZE %llu", c->lim.size);
 	reply(c, "250-8BITMIME");
@@ -336,8 +450,8 @@ static void greet(struct conn *c, const char *arg, int esmtp)
 	str_copys(&c->helo, arg);
 	c->esmtp = esmtp;
 	export("HELO", c->helo.s);
-	export("PROTOCOL", protocol(c));
-	log_line("event=helo remote=%s helo=%s protocol=%s", c->remote_ip, c->helo.s, protocol(c));
+	export_protocol(c);
+	log_line("event=helo remote=%s helo=%s protocol=%s", c->remote_ip, c->helo.s, getenv("PROTOCOL"));
 	if (esmtp == 2) {
 		reply(c, "250-%s", c->me.s);
 		ehlo_keywords(c);
@@ -360,10 +474,42 @@ static const char *path_start(const char *arg, const char *keyword)
 	return arg;
 }
 
+/*
+ * auth-sender "own": the sender is the user name itself, or listed for the
+ * user in the table "senders" (addresses, or @domain for a whole domain).
+ */
+static int sender_owned(struct conn *c, const struct addr *a, const char *sender)
+{
+	if (strcasecmp(sender, c->auth_user.s) == 0)
+		return 1;
+	struct str key = STR_INIT, list = STR_INIT;
+	str_copyb(&key, c->auth_user.s, c->auth_user.len);
+	str_lower(&key);
+	int r = table_lookup("senders", key.s, &list), owned = 0;
+	if (r < 0)
+		log_line("event=config problem=\"unable to read table senders: %s\"", strerror(errno));
+	char *save = NULL;
+	for (char *tok = r > 0 ? strtok_r(list.s, " ,\t", &save) : NULL; tok && !owned;
+	     tok = strtok_r(NULL, " ,\t", &save))
+		owned = tok[0] == '@' ? a->domain.len && strcasecmp(tok + 1, a->domain.s) == 0
+				      : strcasecmp(tok, sender) == 0;
+	str_free(&key);
+	str_free(&list);
+	return owned;
+}
+
 static void cmd_mail(struct conn *c, const char *arg)
 {
 	if (!c->esmtp) {
 		reply_error(c, "503 5.5.1 Send EHLO or HELO first");
+		return;
+	}
+	if (c->mode.submission && !c->auth_user.len) {
+		/* RFC 6409 §4.3, RFC 3207 §4, RFC 4954 §6 */
+		if (!auth_offered(c) && tls_offered(c))
+			reply_error(c, "530 5.7.0 Must issue a STARTTLS command first");
+		else
+			reply_error(c, "530 5.7.0 Authentication required");
 		return;
 	}
 	if (c->in_mail) {
@@ -421,10 +567,18 @@ static void cmd_mail(struct conn *c, const char *arg)
 		addr_free(&a);
 		return;
 	}
-	/* policy: MAIL stage */
 	struct str from = STR_INIT;
 	addr_format(&a, &from);
+	if (c->auth_user.len && c->own_sender && !sender_owned(c, &a, str_c(&from))) {
+		log_line("event=mail from=<%s> user=%s result=rejected reason=sender-not-owned", str_c(&from),
+			 c->auth_user.s);
+		reply_error(c, "553 5.7.1 Sender address not owned by the authenticated user");
+		str_free(&from);
+		addr_free(&a);
+		return;
+	}
 	addr_free(&a);
+	/* policy: MAIL stage */
 	do /* two transactions in one microsecond must not share an id */
 		qid_make(c->id);
 	while (strcmp(c->id, c->last_id) == 0);
@@ -457,7 +611,7 @@ static const char *postmaster_domain(const struct conn *c)
 /*
  * The recipient decision, all of it in one place.  Returns NULL to accept
  * or the reply; *why is the reason for the log.  Relay control is safe
- * with no configuration: only RELAYCLIENT (later: authenticated clients)
+ * with no configuration: only RELAYCLIENT and authenticated clients
  * may send anywhere; everyone else only to locals and rcpthosts, and not
  * by the routing tricks that could make one of those forward elsewhere.
  *
@@ -472,7 +626,7 @@ static const char *rcpt_check(struct conn *c, const struct addr *a, const char *
 		*why = "unqualified";
 		return "550 5.1.3 Recipient address must include a domain";
 	}
-	if (c->relay)
+	if (c->relay || c->auth_user.len)
 		return NULL;
 	if (a->routed) {
 		*why = "source-route";
@@ -549,8 +703,8 @@ out:
 /* RFC 5321 §4.4 trace header, the first thing the queue program reads */
 static void received_header(struct conn *c, struct str *out)
 {
-	/* RFC 3848 / RFC 6531 §3.7.3 protocol types */
-	const char *with = c->smtputf8 ? "UTF8SMTP" : protocol(c);
+	struct str with = STR_INIT;
+	protocol(c, &with);
 	str_catf(out, "Received: from %s", c->helo.s);
 	if (c->remote_ip[0]) {
 		str_cats(out, " (");
@@ -558,13 +712,29 @@ static void received_header(struct conn *c, struct str *out)
 			str_catf(out, "%s ", c->remote_host.s);
 		str_catf(out, "[%s%s])", strchr(c->remote_ip, ':') ? "IPv6:" : "", c->remote_ip);
 	}
-	str_catf(out, "\n\tby %s (sluice) with %s id %s", c->me.s, with, c->id);
+	if (c->tls)
+		str_catf(out, "\n\t(using %s with cipher %s)", tlsio_version(c->tls), tlsio_cipher(c->tls));
+	str_catf(out, "\n\tby %s (sluice) with %s id %s", c->me.s, with.s, c->id);
+	str_free(&with);
 	if (c->env.nrcpt == 1)
 		str_catf(out, "\n\tfor <%s>; ", c->env.rcpt[0]);
 	else
 		str_cats(out, ";\n\t");
 	date_rfc5322(time(NULL), out);
 	str_catc(out, '\n');
+}
+
+/* RFC 6409 §8.2, §8.3: a submitted message without Date: or Message-ID: gets them */
+static void submission_fixes(void *arg, unsigned seen, struct str *out)
+{
+	struct conn *c = arg;
+	if (!(seen & SD_SEEN_DATE)) {
+		str_cats(out, "Date: ");
+		date_rfc5322(time(NULL), out);
+		str_catc(out, '\n');
+	}
+	if (!(seen & SD_SEEN_MESSAGE_ID))
+		str_catf(out, "Message-ID: <%s@%s>\n", c->id, c->me.s);
 }
 
 /* start the queue program for this message; 0, or -1 after replying 451 */
@@ -577,6 +747,7 @@ static int message_start(struct conn *c, int bdat)
 		return -1;
 	}
 	export("QUEUE_ID", c->id);
+	export_protocol(c); /* SMTPUTF8 is per message */
 	int r = chain_start(&c->chain, argv, (int)c->lim.queue_timeout * 1000);
 	if (r < 0)
 		log_line("event=reject id=%s reason=\"unable to run %s: %s\"", c->id, argv[0], strerror(errno));
@@ -587,6 +758,10 @@ static int message_start(struct conn *c, int bdat)
 	}
 	c->chain_running = 1;
 	smtp_data_init(&c->data, bdat, c->lim.textline, c->lim.size, c->lim.received);
+	if (c->mode.submission) {
+		c->data.header_end = submission_fixes;
+		c->data.header_end_arg = c;
+	}
 	c->pending.len = 0;
 	c->chain_hung = 0;
 	received_header(c, &c->pending);
@@ -822,7 +997,271 @@ static void cmd_vrfy(struct conn *c, const char *arg)
 static void cmd_help(struct conn *c, const char *arg)
 {
 	(void)arg;
-	reply(c, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP");
+	reply(c, "214 2.0.0 Commands: EHLO HELO STARTTLS AUTH MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP");
+}
+
+/* ---- TLS ---- */
+
+/*
+ * Load the certificate and key (afresh for every connection: a renewed
+ * certificate needs no restart) and shake hands on fd 0/1.  Returns 0, or
+ * -1 with the reason logged; on a failed handshake the connection is
+ * unusable.  *loaded tells the two apart.
+ */
+static int tls_start(struct conn *c, int *loaded)
+{
+	struct str err = STR_INIT;
+	*loaded = 0;
+	if (!c->tls_server)
+		c->tls_server = tlsio_server_new(c->tls_cert.s, c->tls_key.s,
+						 c->tls_protocols.len ? c->tls_protocols.s : NULL,
+						 c->tls_ciphers.len ? c->tls_ciphers.s : NULL, &err);
+	if (!c->tls_server) {
+		log_line("event=tls result=unavailable reason=\"%s\"", err.s);
+		str_free(&err);
+		return -1;
+	}
+	*loaded = 1;
+	/* CVE-2011-0411: nothing sent in the clear may count as sent under TLS */
+	size_t dropped = bio_buffered(&c->in);
+	bio_drop(&c->in);
+	c->tls = tlsio_accept(c->tls_server, 0, 1, (int)c->lim.timeout * 1000, &err);
+	if (!c->tls) {
+		log_line("event=tls result=failed reason=\"%s\"", err.s);
+		str_free(&err);
+		return -1;
+	}
+	tlsio_attach(c->tls, &c->in, &c->out);
+	export("TLS_VERSION", tlsio_version(c->tls));
+	export("TLS_CIPHER", tlsio_cipher(c->tls));
+	log_line("event=tls result=ok version=%s cipher=%s dropped=%zu", tlsio_version(c->tls),
+		 tlsio_cipher(c->tls), dropped);
+	str_free(&err);
+	return 0;
+}
+
+/* RFC 3207 §4.2: after the handshake the client starts afresh with EHLO */
+static void session_reset(struct conn *c)
+{
+	transaction_reset(c);
+	c->esmtp = 0;
+	c->helo.len = 0;
+	c->auth_user.len = 0;
+	export("HELO", NULL);
+	export("PROTOCOL", NULL);
+	export("AUTH_USER", NULL);
+}
+
+static void cmd_starttls(struct conn *c, const char *arg)
+{
+	if (*arg) {
+		reply_error(c, "501 5.5.4 Syntax: STARTTLS");
+		return;
+	}
+	if (c->tls) {
+		reply_error(c, "503 5.5.1 TLS already active");
+		return;
+	}
+	if (!c->tls_cert.len) {
+		reply_error(c, "502 5.5.1 STARTTLS not available");
+		return;
+	}
+	/* the reply must go out in the clear, before libtls owns the fds */
+	reply(c, "220 2.0.0 Ready to start TLS");
+	flush(c);
+	int loaded;
+	if (tls_start(c, &loaded) == 0) {
+		session_reset(c);
+		return;
+	}
+	if (loaded)
+		finish(c, "tls-failed"); /* mid-handshake: no SMTP can follow */
+	/*
+	 * Certificate or key unusable: we already said 220, so the client is
+	 * now sending a ClientHello.  Nothing sensible can follow.
+	 */
+	finish(c, "tls-unavailable");
+}
+
+/* ---- AUTH (RFC 4954) ---- */
+
+static const char *read_line(struct conn *c, struct str *line, size_t max);
+
+/*
+ * One client response in an AUTH exchange, decoded.  1 ok; 0 after the
+ * refusal was sent (cancelled, too long, not base64).
+ */
+static int auth_response(struct conn *c, const char *challenge, struct str *line, struct str *out)
+{
+	reply(c, "334 %s", challenge);
+	const char *bad = read_line(c, line, AUTH_LINE_MAX);
+	if (bad) {
+		reply_error(c, "500 5.5.6 Authentication exchange line is too long or malformed");
+		return 0;
+	}
+	if (line->len == 1 && line->s[0] == '*') {
+		reply_error(c, "501 5.7.0 Authentication cancelled");
+		return 0;
+	}
+	if (!base64_decode(line->s, line->len, out)) {
+		reply_error(c, "501 5.5.2 Cannot decode response");
+		return 0;
+	}
+	return 1;
+}
+
+/* a user name fit for logs, the environment and a checkpassword program */
+static int auth_user_ok(const char *s, size_t n)
+{
+	if (n == 0 || n > AUTH_USER_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+/* sleep ms milliseconds, whatever signals come */
+static void pause_ms(unsigned long long ms)
+{
+	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000 };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* a failed attempt: wait longer each time, then give up on the client */
+static void auth_failed(struct conn *c, const char *mech, const char *user, const char *why)
+{
+	c->auth_failures++;
+	log_line("event=auth mechanism=%s user=%s result=failed reason=%s failures=%lu", mech,
+		 user && *user ? user : "-", why, c->auth_failures);
+	flush(c);
+	pause_ms(c->lim.auth_delay * c->auth_failures);
+	if (c->auth_failures >= c->lim.auth_failures) {
+		reply(c, "421 4.7.0 %s Too many authentication failures, closing connection", c->me.s);
+		finish(c, "auth-failures");
+	}
+}
+
+/*
+ * PLAIN (RFC 4616): authzid NUL authcid NUL passwd.  We act for no one
+ * else, so an authzid must be empty or the user itself.
+ */
+static int plain_split(const struct str *r, struct str *user, struct str *pass)
+{
+	const char *n1 = memchr(r->s, '\0', r->len);
+	if (!n1)
+		return 0;
+	const char *u = n1 + 1;
+	size_t left = r->len - (size_t)(u - r->s);
+	const char *n2 = memchr(u, '\0', left);
+	if (!n2)
+		return 0;
+	const char *p = n2 + 1;
+	size_t pl = left - (size_t)(p - u);
+	size_t ul = (size_t)(n2 - u), zl = (size_t)(n1 - r->s);
+	if (memchr(p, '\0', pl) || (zl && (zl != ul || memcmp(r->s, u, ul) != 0)))
+		return 0;
+	str_copyb(user, u, ul);
+	str_copyb(pass, p, pl);
+	return 1;
+}
+
+static void cmd_auth(struct conn *c, const char *arg)
+{
+	if (c->esmtp != 2) {
+		reply_error(c, "503 5.5.1 Send EHLO first");
+		return;
+	}
+	if (c->auth_user.len) {
+		reply_error(c, "503 5.5.1 Already authenticated");
+		return;
+	}
+	if (c->in_mail) {
+		reply_error(c, "503 5.5.1 AUTH not allowed during a mail transaction");
+		return;
+	}
+	if (!auth_offered(c)) {
+		if (c->mode.submission || c->checkpw)
+			reply_error(c, "538 5.7.11 Encryption required for requested authentication mechanism");
+		else
+			reply_error(c, "502 5.5.1 AUTH not available");
+		return;
+	}
+	size_t ml = strcspn(arg, " ");
+	const char *init = arg[ml] == ' ' ? arg + ml + 1 : NULL;
+	const char *mech;
+	if (ml == 5 && strncasecmp(arg, "PLAIN", 5) == 0)
+		mech = "PLAIN";
+	else if (ml == 5 && strncasecmp(arg, "LOGIN", 5) == 0)
+		mech = "LOGIN";
+	else {
+		reply_error(c, "504 5.5.4 Unrecognized authentication type");
+		return;
+	}
+	struct str line = STR_INIT, resp = STR_INIT, user = STR_INIT, pass = STR_INIT;
+	int ok;
+	if (init && strcmp(init, "=") == 0) /* RFC 4954 §4: an empty initial response */
+		ok = 1;
+	else if (init && !base64_decode(init, strlen(init), &resp)) {
+		reply_error(c, "501 5.5.2 Cannot decode response");
+		ok = 0;
+	} else
+		ok = 1;
+	if (ok && mech[0] == 'P') {
+		if (!init)
+			ok = auth_response(c, "", &line, &resp);
+		if (ok && !plain_split(&resp, &user, &pass)) {
+			reply(c, "501 5.5.2 Malformed PLAIN response");
+			auth_failed(c, mech, NULL, "malformed");
+			ok = 0;
+		}
+	} else if (ok) {
+		/* LOGIN: the user name may come as the initial response */
+		if (init)
+			str_copyb(&user, resp.s, resp.len);
+		else if ((ok = auth_response(c, "VXNlcm5hbWU6", &line, &resp))) /* "Username:" */
+			str_copyb(&user, resp.s, resp.len);
+		if (ok && (ok = auth_response(c, "UGFzc3dvcmQ6", &line, &resp))) /* "Password:" */
+			str_copyb(&pass, resp.s, resp.len);
+		if (ok && (memchr(user.s, '\0', user.len) || memchr(pass.s, '\0', pass.len))) {
+			reply(c, "501 5.5.2 Malformed LOGIN response");
+			auth_failed(c, mech, NULL, "malformed");
+			ok = 0;
+		}
+	}
+	if (ok) {
+		const char *u = str_c(&user);
+		if (!auth_user_ok(u, user.len) || pass.len == 0) {
+			reply(c, "535 5.7.8 Authentication credentials invalid");
+			auth_failed(c, mech, NULL, auth_user_ok(u, user.len) ? "empty-password" : "bad-user-name");
+		} else {
+			int r = checkpw_run(c->checkpw, u, str_c(&pass), (int)c->lim.auth_timeout * 1000);
+			if (r == CHECKPW_OK) {
+				str_copyb(&c->auth_user, user.s, user.len);
+				export("AUTH_USER", c->auth_user.s);
+				log_line("event=auth mechanism=%s user=%s result=ok", mech, u);
+				reply(c, "235 2.7.0 Authentication successful");
+			} else if (r == CHECKPW_BAD) {
+				reply(c, "535 5.7.8 Authentication credentials invalid");
+				auth_failed(c, mech, u, "wrong-credentials");
+			} else {
+				log_line("event=auth mechanism=%s user=%s result=temporary reason=checker-failed", mech, u);
+				reply_error(c, "454 4.7.0 Temporary authentication failure");
+			}
+		}
+	}
+	/* the password passed through all of these */
+	str_ready(&line, 0);
+	str_ready(&resp, 0);
+	str_ready(&pass, 0);
+	explicit_bzero(line.s, line.cap);
+	explicit_bzero(resp.s, resp.cap);
+	explicit_bzero(pass.s, pass.cap);
+	str_free(&line);
+	str_free(&resp);
+	str_free(&user);
+	str_free(&pass);
 }
 
 static void cmd_quit(struct conn *c, const char *arg)
@@ -838,16 +1277,17 @@ static const struct command {
 } commands[] = {
 	{ "EHLO", cmd_ehlo }, { "HELO", cmd_helo }, { "MAIL", cmd_mail }, { "RCPT", cmd_rcpt },
 	{ "DATA", cmd_data }, { "BDAT", cmd_bdat }, { "RSET", cmd_rset }, { "NOOP", cmd_noop },
-	{ "QUIT", cmd_quit }, { "VRFY", cmd_vrfy }, { "HELP", cmd_help },
+	{ "QUIT", cmd_quit }, { "VRFY", cmd_vrfy }, { "HELP", cmd_help }, { "STARTTLS", cmd_starttls },
+	{ "AUTH", cmd_auth },
 };
 
 /*
- * Read one command line: everything up to the next CRLF, which is the only
- * line ending.  A bare LF does not end the line (so "RSET\nMAIL ..." is one
- * bad line, not two commands); the line is kept up to the limit and the
- * rest dropped.  Returns 0, or the refusal.
+ * Read one line: everything up to the next CRLF, which is the only line
+ * ending.  A bare LF does not end the line (so "RSET\nMAIL ..." is one
+ * bad line, not two commands); the line is kept up to max octets (CRLF
+ * included) and the rest dropped.  Returns 0, or the refusal.
  */
-static const char *read_command(struct conn *c, struct str *line)
+static const char *read_line(struct conn *c, struct str *line, size_t max)
 {
 	int bare = 0, toolong = 0;
 	char prev = 0;
@@ -859,7 +1299,7 @@ static const char *read_command(struct conn *c, struct str *line)
 		size_t n = bio_buffered(&c->in);
 		const char *nl = memchr(p, '\n', n);
 		size_t take = nl ? (size_t)(nl - p) + 1 : n;
-		if (line->len + take > c->lim.cmdline)
+		if (line->len + take > max)
 			toolong = 1;
 		else
 			str_catb(line, p, take);
@@ -881,34 +1321,56 @@ static const char *read_command(struct conn *c, struct str *line)
 
 static void command(struct conn *c, struct str *line)
 {
-	const char *bad = read_command(c, line);
+	size_t max = c->lim.cmdline > AUTH_LINE_MAX ? c->lim.cmdline : AUTH_LINE_MAX;
+	const char *bad = read_line(c, line, max);
 	if (bad) {
 		reply_error(c, "%s", bad);
 		return;
 	}
 	char *arg = line->s + strcspn(line->s, " ");
 	size_t vl = (size_t)(arg - line->s);
+	int auth = vl == 4 && strncasecmp(line->s, "AUTH", 4) == 0;
+	if (line->len + 2 > c->lim.cmdline && !auth) {
+		reply_error(c, "500 5.5.2 Line too long"); /* only AUTH may use the longer lines */
+		return;
+	}
 	if (*arg)
 		arg++;
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		if (vl == strlen(commands[i].verb) && strncasecmp(line->s, commands[i].verb, vl) == 0) {
 			commands[i].run(c, arg);
+			if (auth) /* an initial response holds the password */
+				explicit_bzero(line->s, line->len);
 			return;
 		}
 	reply_error(c, "500 5.5.2 Unknown command");
 }
 
+static void __attribute__((noreturn)) usage(void)
+{
+	fprintf(stderr, "usage: smtp-recv [-s] [-t] [-U] (fd 0/1: an SMTP connection)\n");
+	exit(EXIT_USAGE);
+}
+
 int main(int argc, char **argv)
 {
-	(void)argv;
-	if (argc > 1) {
-		fprintf(stderr, "usage: smtp-recv (fd 0/1: an SMTP connection)\n");
-		return EXIT_USAGE;
-	}
-	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
-		die_sys(EXIT_SYS, "unable to ignore SIGPIPE");
 	static struct conn conn;
 	struct conn *c = &conn;
+	int opt;
+	while ((opt = getopt(argc, argv, "stU")) != -1) {
+		if (opt == 's')
+			c->mode.submission = 1;
+		else if (opt == 't')
+			c->mode.implicit_tls = 1;
+		else if (opt == 'U')
+			c->mode.insecure_auth = 1;
+		else
+			usage();
+	}
+	if (optind != argc)
+		usage();
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+		die_sys(EXIT_SYS, "unable to ignore SIGPIPE");
 	read_config(c);
 	bio_init(&c->in, 0, 65536, (int)c->lim.timeout * 1000);
 	bio_init(&c->out, 1, 16384, (int)c->lim.timeout * 1000);
@@ -927,10 +1389,21 @@ int main(int argc, char **argv)
 	export("TLS_CIPHER", NULL);
 	export("AUTH_USER", NULL);
 	export("SPF_RESULT", NULL);
-	log_line("event=connect remote=%s port=%s local=%s:%s host=%s relay=%s",
+	log_line("event=connect remote=%s port=%s local=%s:%s host=%s relay=%s mode=%s%s",
 		 c->remote_ip[0] ? c->remote_ip : "unknown", c->remote_port[0] ? c->remote_port : "-",
 		 c->local_ip[0] ? c->local_ip : "unknown", c->local_port[0] ? c->local_port : "-",
-		 c->remote_host.len ? c->remote_host.s : "-", c->relay ? "yes" : "no");
+		 c->remote_host.len ? c->remote_host.s : "-", c->relay ? "yes" : "no",
+		 c->mode.submission ? "submission" : "smtp", c->mode.implicit_tls ? "+tls" : "");
+	if (c->mode.implicit_tls) {
+		/* RFC 8314 §3.3: the handshake comes first; the client hears nothing in the clear */
+		int loaded;
+		if (!c->tls_cert.len) {
+			log_line("event=tls result=unavailable reason=\"no tls-cert and tls-key configured\"");
+			finish(c, "tls-unavailable");
+		}
+		if (tls_start(c, &loaded) < 0)
+			finish(c, loaded ? "tls-failed" : "tls-unavailable");
+	}
 	/* policy: CONNECT stage */
 	reply(c, "220 %s ESMTP sluice", c->me.s);
 	struct str line = STR_INIT;
