@@ -1003,31 +1003,35 @@ static void cmd_help(struct conn *c, const char *arg)
 /* ---- TLS ---- */
 
 /*
- * Load the certificate and key (afresh for every connection: a renewed
- * certificate needs no restart) and shake hands on fd 0/1.  Returns 0, or
- * -1 with the reason logged; on a failed handshake the connection is
- * unusable.  *loaded tells the two apart.
+ * Load the certificate and key: afresh for every connection, so a renewed
+ * certificate needs no restart.  0, or -1 with the reason logged.
  */
-static int tls_start(struct conn *c, int *loaded)
+static int tls_load(struct conn *c)
 {
-	struct str err = STR_INIT;
-	*loaded = 0;
-	if (!c->tls_server)
-		c->tls_server = tlsio_server_new(c->tls_cert.s, c->tls_key.s,
-						 c->tls_protocols.len ? c->tls_protocols.s : NULL,
-						 c->tls_ciphers.len ? c->tls_ciphers.s : NULL, &err);
-	if (!c->tls_server) {
-		log_line("event=tls result=unavailable reason=\"%s\"", err.s);
-		str_free(&err);
+	if (!c->tls_cert.len) {
+		log_line("event=tls result=unavailable reason=\"no tls-cert and tls-key configured\"");
 		return -1;
 	}
-	*loaded = 1;
+	struct str err = STR_INIT;
+	c->tls_server = tlsio_server_new(c->tls_cert.s, c->tls_key.s,
+					 c->tls_protocols.len ? c->tls_protocols.s : NULL,
+					 c->tls_ciphers.len ? c->tls_ciphers.s : NULL, &err);
+	if (!c->tls_server)
+		log_line("event=tls result=unavailable reason=\"%s\"", str_c(&err));
+	str_free(&err);
+	return c->tls_server ? 0 : -1;
+}
+
+/* shake hands on fd 0/1; 0, or -1 (logged) and the connection is unusable */
+static int tls_handshake(struct conn *c)
+{
+	struct str err = STR_INIT;
 	/* CVE-2011-0411: nothing sent in the clear may count as sent under TLS */
 	size_t dropped = bio_buffered(&c->in);
 	bio_drop(&c->in);
 	c->tls = tlsio_accept(c->tls_server, 0, 1, (int)c->lim.timeout * 1000, &err);
 	if (!c->tls) {
-		log_line("event=tls result=failed reason=\"%s\"", err.s);
+		log_line("event=tls result=failed reason=\"%s\"", str_c(&err));
 		str_free(&err);
 		return -1;
 	}
@@ -1066,21 +1070,16 @@ static void cmd_starttls(struct conn *c, const char *arg)
 		reply_error(c, "502 5.5.1 STARTTLS not available");
 		return;
 	}
-	/* the reply must go out in the clear, before libtls owns the fds */
-	reply(c, "220 2.0.0 Ready to start TLS");
-	flush(c);
-	int loaded;
-	if (tls_start(c, &loaded) == 0) {
-		session_reset(c);
+	if (tls_load(c) < 0) {
+		reply_error(c, "454 4.7.0 TLS not available due to temporary reason");
 		return;
 	}
-	if (loaded)
+	/* the reply goes out in the clear, before libtls owns the fds */
+	reply(c, "220 2.0.0 Ready to start TLS");
+	flush(c);
+	if (tls_handshake(c) < 0)
 		finish(c, "tls-failed"); /* mid-handshake: no SMTP can follow */
-	/*
-	 * Certificate or key unusable: we already said 220, so the client is
-	 * now sending a ClientHello.  Nothing sensible can follow.
-	 */
-	finish(c, "tls-unavailable");
+	session_reset(c);
 }
 
 /* ---- AUTH (RFC 4954) ---- */
@@ -1396,13 +1395,10 @@ int main(int argc, char **argv)
 		 c->mode.submission ? "submission" : "smtp", c->mode.implicit_tls ? "+tls" : "");
 	if (c->mode.implicit_tls) {
 		/* RFC 8314 §3.3: the handshake comes first; the client hears nothing in the clear */
-		int loaded;
-		if (!c->tls_cert.len) {
-			log_line("event=tls result=unavailable reason=\"no tls-cert and tls-key configured\"");
+		if (tls_load(c) < 0)
 			finish(c, "tls-unavailable");
-		}
-		if (tls_start(c, &loaded) < 0)
-			finish(c, loaded ? "tls-failed" : "tls-unavailable");
+		if (tls_handshake(c) < 0)
+			finish(c, "tls-failed");
 	}
 	/* policy: CONNECT stage */
 	reply(c, "220 %s ESMTP sluice", c->me.s);

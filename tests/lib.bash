@@ -81,3 +81,22 @@ crlf() {
 teardown() {
 	bg_stop_all
 }
+
+# test_ca DIR: a throw-away CA in DIR (ca.pem, ca.key), EC keys for speed
+test_ca() {
+	mkdir -p "$1"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+		-subj "/CN=sluice test CA" -keyout "$1/ca.key" -out "$1/ca.pem" 2>/dev/null
+}
+
+# test_cert DIR NAME [CN]: NAME.pem (certificate then the CA: a chain) and
+# NAME.key, for host mx.example.test and 127.0.0.1, signed by test_ca's CA
+test_cert() {
+	local d=$1 n=$2 cn=${3:-mx.example.test}
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$cn" \
+		-keyout "$d/$n.key" -out "$d/$n.csr" 2>/dev/null
+	printf 'subjectAltName=DNS:mx.example.test,IP:127.0.0.1\n' >"$d/$n.ext"
+	openssl x509 -req -in "$d/$n.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+		-days 2 -extfile "$d/$n.ext" -out "$d/$n.crt" 2>/dev/null
+	cat "$d/$n.crt" "$d/ca.pem" >"$d/$n.pem"
+}
