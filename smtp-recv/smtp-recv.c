@@ -1148,7 +1148,7 @@ static void auth_failed(struct conn *c, const char *mech, const char *user, cons
  */
 static int plain_split(const struct str *r, struct str *user, struct str *pass)
 {
-	const char *n1 = memchr(r->s, '\0', r->len);
+	const char *n1 = r->len ? memchr(r->s, '\0', r->len) : NULL;
 	if (!n1)
 		return 0;
 	const char *u = n1 + 1;
@@ -1223,7 +1223,7 @@ static void cmd_auth(struct conn *c, const char *arg)
 			str_copyb(&user, resp.s, resp.len);
 		if (ok && (ok = auth_response(c, "UGFzc3dvcmQ6", &line, &resp))) /* "Password:" */
 			str_copyb(&pass, resp.s, resp.len);
-		if (ok && (memchr(user.s, '\0', user.len) || memchr(pass.s, '\0', pass.len))) {
+		if (ok && (memchr(str_c(&user), '\0', user.len) || memchr(str_c(&pass), '\0', pass.len))) {
 			reply(c, "501 5.5.2 Malformed LOGIN response");
 			auth_failed(c, mech, NULL, "malformed");
 			ok = 0;
