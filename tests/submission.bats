@@ -273,3 +273,25 @@ session() {
 	grep -qx '535 5.7.8 Authentication credentials invalid' "$OUT"
 	grep -qx '500 5.5.2 Line too long' "$OUT"
 }
+
+@test "make install: socket units and run scripts for 25, 587 and 465 that systemd accepts" {
+	T=$BATS_TEST_TMPDIR/inst
+	make -C "$TOP" -s install PREFIX="$T" SYSCONF="$T/etc" QUEUEDIR="$T/q" >/dev/null
+	U=$T/lib/systemd/system
+	for s in smtp:25: submission:587:' -s' submissions:465:' -s -t'; do
+		IFS=: read -r name port opts <<-X
+			$s
+		X
+		grep -qx "ListenStream=$port" "$U/sluice-$name.socket"
+		grep -qx 'Accept=yes' "$U/sluice-$name.socket"
+		grep -Eqx 'MaxConnections(PerSource)?=[0-9]+' "$U/sluice-$name.socket"
+		grep -qx "ExecStart=$T/sbin/smtp-recv$opts" "$U/sluice-$name@.service"
+		grep -qx 'StandardError=journal' "$U/sluice-$name@.service"
+		systemd-analyze verify --man=no "$U/sluice-$name.socket" "$U/sluice-$name@.service"
+		r=$T/share/sluice/service/sluice-$name/run
+		[ -x "$r" ]
+		sh -n "$r"
+		grep -Eq "tcpserver -v -c [0-9]+ .* 0 $port \\\\$" "$r"
+		grep -qx "	$T/sbin/smtp-recv$opts" "$r"
+	done
+}
