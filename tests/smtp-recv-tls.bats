@@ -209,11 +209,15 @@ env_recording_chain() {
 	}
 	run subject
 	[ "$output" = mx.example.test ]
-	# replace both files atomically, as a renewal would
-	cp "$PKI/renewed.pem" "$CONF/new.pem" && mv "$CONF/new.pem" "$CONF/cert.pem"
-	cp "$PKI/renewed.key" "$CONF/new.key" && mv "$CONF/new.key" "$CONF/key.pem"
-	echo cert.pem >"$CONF/tls-cert"
-	echo key.pem >"$CONF/tls-key"
+	# key and chain in one file, named by both settings (relative paths)
+	cat "$PKI/server.key" "$PKI/server.pem" >"$CONF/both.pem"
+	echo both.pem >"$CONF/tls-cert"
+	echo both.pem >"$CONF/tls-key"
+	run subject
+	[ "$output" = mx.example.test ]
+	# a renewal: the new key and certificate arrive together with one mv
+	cat "$PKI/renewed.key" "$PKI/renewed.pem" >"$CONF/both.new"
+	mv "$CONF/both.new" "$CONF/both.pem"
 	run subject
 	[ "$output" = renewed.example.test ]
 }
