@@ -194,7 +194,8 @@ static int program_code(int status)
 static int run_program(const struct job *j, const struct local_dest *d, struct str *why)
 {
 	int in[2], out[2];
-	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0)
+	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 ||
+	    fcntl(in[1], F_SETFL, O_NONBLOCK) < 0)
 		return deliver_syserr(why, "unable to create a pipe");
 	char **env = program_env(j, d);
 	pid_t pid = fork();
@@ -213,13 +214,12 @@ static int run_program(const struct job *j, const struct local_dest *d, struct s
 	close(in[0]);
 	close(out[1]);
 	int wfd = in[1];
-	fcntl(wfd, F_SETFL, O_NONBLOCK);
 	char obuf[OUTPUT_MAX + 1];
 	size_t olen = 0;
 	char buf[65536];
 	size_t blen = 0, bpos = 0;
 	off_t off = 0;
-	int pre_done = 0, eof_in = 0, timed_out = 0;
+	int pre_done = 0, eof_in = 0, timed_out = 0, reaped = 0, status = 0;
 	time_t deadline = time(NULL) + (time_t)j->command_timeout;
 	while (out[0] >= 0) {
 		if (wfd >= 0 && bpos == blen) {
@@ -247,9 +247,13 @@ static int run_program(const struct job *j, const struct local_dest *d, struct s
 			timed_out = 1;
 			break;
 		}
-		int r = poll(p, wfd >= 0 ? 2 : 1, left > 1000 ? 1000000 : (int)left * 1000);
+		int r = poll(p, wfd >= 0 ? 2 : 1, 1000);
 		if (r < 0 && errno != EINTR)
 			break;
+		if (r == 0 && waitpid(pid, &status, WNOHANG) == pid) {
+			reaped = 1; /* it exited; whatever still holds its output is not waited for */
+			break;
+		}
 		if (r <= 0)
 			continue;
 		if (wfd >= 0 && p[1].revents) {
@@ -281,8 +285,7 @@ static int run_program(const struct job *j, const struct local_dest *d, struct s
 		close(out[0]);
 	if (timed_out)
 		kill(-pid, SIGKILL);
-	int status = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+	while (!reaped && waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	for (char **e = env; *e; e++)
 		free(*e);

@@ -9,9 +9,14 @@ export PATH="$TOP/sluice-tables:$PATH"
 
 setup_file() {
 	# the RCPT-time lookup (local_rcpt_exists) as smtp-recv calls it
-	cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I"$TOP/lib" \
-		-o "$BATS_FILE_TMPDIR/rcpt-exists" "$TOP/tests/fixtures/rcpt-exists.c" \
-		"$TOP/lib/libsluice.a" -lcdb
+	# (with the sanitizers too, when the library was built with SANITIZE=1)
+	local flags
+	for flags in "" "-fsanitize=address,undefined"; do
+		cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $flags -I"$TOP/lib" \
+			-o "$BATS_FILE_TMPDIR/rcpt-exists" "$TOP/tests/fixtures/rcpt-exists.c" \
+			"$TOP/lib/libsluice.a" -lcdb 2>/dev/null && return 0
+	done
+	return 1
 }
 
 setup() {
@@ -401,4 +406,13 @@ time.sleep(30)' "$MAIL/bob.mbox" "$BATS_TEST_TMPDIR/locked"
 	run sh -c "cat '$M' | deliver-local s@example.org alice@example.test"
 	[ "$status" -eq 111 ]
 	[ "${lines[0]}" = "4.3.0 the message on fd 0 is not seekable" ]
+}
+
+@test "|command: a background process left holding the output does not stall delivery" {
+	echo "bg@example.test: |sleep 30 & echo \$! >$BATS_TEST_TMPDIR/bg.pids; echo done" >"$CONF/aliases"
+	start=$(date +%s)
+	run timeout 20 bash -c 'deliver-local "$@" 2>/dev/null' x s@example.org bg@example.test <"$M"
+	[ "$status" -eq 0 ]
+	[ $(($(date +%s) - start)) -lt 10 ]
+	[ -s "$BATS_TEST_TMPDIR/bg.pids" ] # the sleep is ended by teardown
 }
