@@ -38,7 +38,8 @@
 #include "deliver.h"
 #include "envelope.h"
 #include "header.h"
-#include "inject.h"
+#include "chain.h"
+#include "child.h"
 #include "local.h"
 #include "log.h"
 #include "maildir.h"
@@ -382,32 +383,36 @@ static int forward(const struct job *j, struct str *why)
 		envelope_free(&env);
 		return DELIVER_OK;
 	}
-	struct inject q;
-	if (inject_start(&q) < 0) {
+	struct chain q;
+	char **qargv = chain_argv_queue();
+	int started = chain_start(&q, qargv, -1);
+	child_argv_free(qargv);
+	if (started < 0) {
 		envelope_free(&env);
 		return deliver_syserr(why, "unable to start the queue program");
 	}
 	struct str dt = STR_INIT;
 	str_catf(&dt, "Delivered-To: %s\n", j->lrcpt.s);
-	int ok = fd_write_all(q.msg, dt.s, dt.len) == 0;
+	int ok = chain_write(&q, dt.s, dt.len) == 0;
 	str_free(&dt);
 	char buf[65536];
 	for (off_t off = 0; ok;) {
 		ssize_t n = dmsg_read(&j->msg, off, buf, sizeof buf);
 		if (n < 0) {
-			inject_abort(&q);
+			chain_abort(&q);
 			envelope_free(&env);
 			return deliver_syserr(why, "unable to read the message");
 		}
 		if (n == 0)
 			break;
-		ok = fd_write_all(q.msg, buf, (size_t)n) == 0;
+		ok = chain_write(&q, buf, (size_t)n) == 0;
 		off += n;
 	}
 	/* a write failure means the queue program quit: its exit code says why */
-	int permanent = 0;
-	struct str qwhy = STR_INIT;
-	int code = inject_finish(&q, &env, &qwhy, &permanent);
+	struct str qwhy = STR_INIT, custom = STR_INIT;
+	int code = chain_finish(&q, &env, &custom);
+	int permanent = chain_explain(code, &custom, &qwhy);
+	str_free(&custom);
 	str_copys(why, "");
 	int r = DELIVER_OK;
 	if (code == 0) {

@@ -36,7 +36,8 @@
 #include "die.h"
 #include "envelope.h"
 #include "header.h"
-#include "inject.h"
+#include "chain.h"
+#include "child.h"
 #include "qid.h"
 #include "str.h"
 
@@ -382,15 +383,17 @@ int main(int argc, char **argv)
 	if (more)
 		str_catb(&out, line.s, line.len);
 
-	struct inject q;
-	if (inject_start(&q) < 0)
+	struct chain q;
+	char **qargv = chain_argv_queue();
+	if (chain_start(&q, qargv, -1) < 0)
 		die_sys(EX_TEMPFAIL, "unable to start the queue program");
-	int ok = fd_write_all(q.msg, out.s, out.len) == 0;
+	child_argv_free(qargv);
+	int ok = chain_write(&q, out.s, out.len) == 0;
 	while (ok && next_line(&r, &line))
-		ok = fd_write_all(q.msg, line.s, line.len) == 0;
-	struct str why = STR_INIT;
-	int permanent = 0;
-	int code = inject_finish(&q, &env, &why, &permanent);
+		ok = chain_write(&q, line.s, line.len) == 0;
+	struct str why = STR_INIT, custom = STR_INIT;
+	int code = chain_finish(&q, &env, &custom);
+	int permanent = chain_explain(code, &custom, &why);
 	if (code != 0)
 		die(permanent ? EX_UNAVAILABLE : EX_TEMPFAIL, "%s: message not sent", why.s);
 	return 0;
