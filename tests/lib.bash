@@ -81,3 +81,11 @@ crlf() {
 teardown() {
 	bg_stop_all
 }
+
+# sluice_users ADDRESS...: each becomes a user with a maildir under $MAIL
+sluice_users() {
+	local a
+	for a in "$@"; do
+		printf '%s %s/%s/\n' "$a" "$MAIL" "${a%%@*}"
+	done >>"$CONF/users"
+}
