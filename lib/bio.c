@@ -25,6 +25,10 @@ static int wait_fd(int fd, short events, int timeout_ms)
 	}
 }
 
+/*
+ * With a deadline, poll first: a blocking fd would otherwise block past
+ * it.  Without one, poll only when a non-blocking fd says EAGAIN.
+ */
 ssize_t fd_read_timeout(int fd, void *buf, size_t n, int timeout_ms)
 {
 	for (;;) {
@@ -33,6 +37,8 @@ ssize_t fd_read_timeout(int fd, void *buf, size_t n, int timeout_ms)
 		ssize_t r = read(fd, buf, n);
 		if (r >= 0 || (errno != EINTR && errno != EAGAIN))
 			return r;
+		if (errno == EAGAIN && timeout_ms < 0 && wait_fd(fd, POLLIN, -1) < 0)
+			return -1;
 	}
 }
 
@@ -44,6 +50,8 @@ ssize_t fd_write_timeout(int fd, const void *buf, size_t n, int timeout_ms)
 		ssize_t r = write(fd, buf, n);
 		if (r >= 0 || (errno != EINTR && errno != EAGAIN))
 			return r;
+		if (errno == EAGAIN && timeout_ms < 0 && wait_fd(fd, POLLOUT, -1) < 0)
+			return -1;
 	}
 }
 

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <string.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -40,6 +41,12 @@ char **chain_argv(void)
 	int rules = access(line.s, F_OK) == 0;
 	str_free(&line);
 	return child_argv_split(rules ? "smtp-filter -- queue-inject" : "queue-inject");
+}
+
+char **chain_argv_queue(void)
+{
+	const char *q = getenv("QMAILQUEUE");
+	return child_argv_split(q && *q ? q : "queue-inject");
 }
 
 static void close_fd(int *fd)
@@ -144,8 +151,9 @@ static int collect(struct chain *c, struct str *custom)
 	int killed = 0;
 	while (c->reply >= 0) {
 		long long left = deadline - now_ms();
+		int wait = c->timeout_ms < 0 ? -1 : left > 0 ? (int)left : 0;
 		char buf[1024];
-		ssize_t r = fd_read_timeout(c->reply, buf, sizeof buf, left > 0 ? (int)left : 0);
+		ssize_t r = fd_read_timeout(c->reply, buf, sizeof buf, wait);
 		if (r > 0) {
 			if (custom && custom->len < CHAIN_REPLY_MAX) {
 				size_t take = (size_t)r;
@@ -181,6 +189,39 @@ int chain_finish(struct chain *c, const struct envelope *env, struct str *custom
 	str_free(&e);
 	close_fd(&c->env);
 	return collect(c, custom);
+}
+
+static const char *describe(int code)
+{
+	switch (code) {
+	case 31: return "refused by a filter";
+	case 51: return "out of memory";
+	case 52: return "timeout";
+	case 53: return "write error or disk full";
+	case 54: return "unable to read the message or envelope";
+	case 55: return "unable to read configuration";
+	case 71: return "refused temporarily";
+	case 81: return "internal bug";
+	case 91: return "envelope format error";
+	}
+	if (code >= 11 && code <= 40)
+		return "refused permanently";
+	if (code > 128)
+		return "killed by a signal";
+	return "temporary failure";
+}
+
+int chain_explain(int code, const struct str *custom, struct str *why)
+{
+	str_copys(why, "");
+	if (code == 82 && custom && custom->len && (custom->s[0] == 'D' || custom->s[0] == 'Z')) {
+		size_t n = strcspn(custom->s + 1, "\r\n");
+		str_catb(why, custom->s + 1, n);
+		return custom->s[0] == 'D';
+	}
+	if (code != 0)
+		str_catf(why, "queue program exited %d: %s", code, describe(code));
+	return code >= 11 && code <= 40;
 }
 
 void chain_abort(struct chain *c)

@@ -1,6 +1,7 @@
 /*
  * chain.h - running the queue program (DESIGN.md contract 1) from a
- * program that receives mail (smtp-recv; later sendmail).
+ * program that receives or makes mail (smtp-recv; sendmail and
+ * deliver-local's forwards, which use the plain queue program).
  *
  * Which program: $QMAILQUEUE (one path) if set; else the conf file "chain"
  * (one line, split on white space); else "smtp-filter -- queue-inject"
@@ -10,7 +11,8 @@
  * its fd 6 for a custom reply (exit 82).  The message is written while it
  * arrives; the envelope only after the whole message, so closing the
  * message pipe without an envelope (chain_abort) never queues anything.
- * Every write and the final wait are bounded by timeout_ms.
+ * Every write and the final wait are bounded by timeout_ms (negative: no
+ * bound, for local programs that may block).
  */
 #ifndef SLUICE_CHAIN_H
 #define SLUICE_CHAIN_H
@@ -33,6 +35,11 @@ struct chain {
 
 /* the queue program's argv (free with child_argv_free); NULL if unreadable config */
 char **chain_argv(void);
+/*
+ * The plain queue program, for mail made on this host (sendmail, forwards),
+ * which passes no SMTP filter: $QMAILQUEUE, else queue-inject.
+ */
+char **chain_argv_queue(void);
 /* start argv; 0, or -1 with errno (nothing started) */
 int chain_start(struct chain *c, char *const argv[], int timeout_ms);
 /*
@@ -48,6 +55,12 @@ int chain_write(struct chain *c, const void *buf, size_t n);
  * timeout).
  */
 int chain_finish(struct chain *c, const struct envelope *env, struct str *custom);
+/*
+ * For callers that report rather than reply: a one-line text for an exit
+ * code (and its fd 6 text) into why; returns 1 when retrying cannot help
+ * (11-40, or a 'D' custom reply), else 0.
+ */
+int chain_explain(int code, const struct str *custom, struct str *why);
 /* give up on this message: close everything unwritten, stop and reap the child */
 void chain_abort(struct chain *c);
 

@@ -41,6 +41,7 @@
 #include "date.h"
 #include "die.h"
 #include "envelope.h"
+#include "local.h"
 #include "log.h"
 #include "qid.h"
 #include "smtp_data.h"
@@ -99,6 +100,7 @@ struct conn {
 	struct chain chain;
 	struct smtp_data data;
 	struct str pending;     /* decoded message not yet written to the chain */
+	struct str rcpt_reply;  /* a refusal built for this RCPT */
 	int chain_hung;         /* a write to the queue program timed out */
 };
 
@@ -615,9 +617,13 @@ static const char *postmaster_domain(const struct conn *c)
  * may send anywhere; everyone else only to locals and rcpthosts, and not
  * by the routing tricks that could make one of those forward elsewhere.
  *
- * To come here: the local-user lookup (550 5.1.1 for unknown users of
- * locals) and the policy server's RCPT stage.
+ * Recipients in locals are looked up with deliver-local's own resolution
+ * (lib/local.c), for every client, so nothing is accepted only to bounce.
+ *
+ * To come here: the policy server's RCPT stage.
  */
+static const char *relay_check(struct conn *c, const struct addr *a, const char **why);
+
 static const char *rcpt_check(struct conn *c, const struct addr *a, const char **why)
 {
 	if (a->domain.len == 0 && strcasecmp(a->local.s, "postmaster") == 0)
@@ -626,8 +632,42 @@ static const char *rcpt_check(struct conn *c, const struct addr *a, const char *
 		*why = "unqualified";
 		return "550 5.1.3 Recipient address must include a domain";
 	}
-	if (c->relay || c->auth_user.len)
-		return NULL;
+	if (!c->relay && !c->auth_user.len) {
+		const char *refused = relay_check(c, a, why);
+		if (refused)
+			return refused;
+	}
+	if (!conf_domain_match(&c->locals, a->domain.s) || strcasecmp(a->local.s, "postmaster") == 0)
+		return NULL; /* postmaster@ a local domain: always (RFC 5321 §4.5.1) */
+	struct str addr = STR_INIT, text = STR_INIT;
+	addr_format(a, &addr);
+	int found = local_rcpt_check(addr.s, &text);
+	str_free(&addr);
+	const char *refused = NULL;
+	str_copys(&c->rcpt_reply, "");
+	switch (found) {
+	case LOCAL_FOUND:
+		break;
+	case LOCAL_UNKNOWN:
+		*why = "unknown-user";
+		refused = "550 5.1.1 No such user here";
+		break;
+	case LOCAL_PERM:
+		*why = "bad-local-destination";
+		str_catf(&c->rcpt_reply, "550 %s", text.len ? text.s : "5.1.1 Recipient unavailable");
+		refused = c->rcpt_reply.s;
+		break;
+	default:
+		*why = "lookup-failed";
+		refused = "451 4.3.0 Temporary failure looking up the recipient, try again later";
+	}
+	str_free(&text);
+	return refused;
+}
+
+/* the recipient limits for a client that may not relay */
+static const char *relay_check(struct conn *c, const struct addr *a, const char **why)
+{
 	if (a->routed) {
 		*why = "source-route";
 		return "554 5.7.1 Source routes are not accepted";

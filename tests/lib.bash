@@ -100,3 +100,11 @@ test_cert() {
 		-days 2 -extfile "$d/$n.ext" -out "$d/$n.crt" 2>/dev/null
 	cat "$d/$n.crt" "$d/ca.pem" >"$d/$n.pem"
 }
+
+# sluice_users ADDRESS...: each becomes a user with a maildir under $MAIL
+sluice_users() {
+	local a
+	for a in "$@"; do
+		printf '%s %s/%s/\n' "$a" "$MAIL" "${a%%@*}"
+	done >>"$CONF/users"
+}

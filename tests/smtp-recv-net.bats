@@ -7,6 +7,7 @@ load lib
 
 setup() {
 	sluice_conf
+	sluice_users bob@example.test carol@example.test c@example.test d@example.test x@example.test
 	unset RELAYCLIENT QMAILQUEUE TCPREMOTEIP TCPLOCALIP REMOTE_ADDR REMOTE_PORT
 	export TZ=UTC
 	PORT=2525

@@ -10,6 +10,7 @@ FX=$TOP/tests/fixtures/smtp-recv
 
 setup() {
 	sluice_conf
+	sluice_users bob@example.test carol@example.test c@example.test d@example.test x@example.test
 	export TCPREMOTEIP=192.0.2.7 TCPREMOTEPORT=40000 TCPLOCALIP=192.0.2.1 TCPLOCALPORT=25 TZ=UTC
 	unset RELAYCLIENT QMAILQUEUE TCPREMOTEHOST
 	OUT=$BATS_TEST_TMPDIR/out
@@ -329,6 +330,7 @@ relay_try() {
 }
 
 @test "SMTPUTF8: a UTF-8 address is taken with the parameter and refused without it" {
+	sluice_users zoë@example.test
 	smtp "EHLO c.example\r\nMAIL FROM:<jörg@example.org> SMTPUTF8\r\nRCPT TO:<bob@example.test>\r\nRCPT TO:<zoë@example.test>\r\nDATA\r\nSubject: ü\r\n\r\n.\r\nQUIT\r\n"
 	expect "${EHLO_REPLY[@]}" '250 2.1.0 Ok' '250 2.1.5 Ok' '250 2.1.5 Ok' '354 End data with <CR><LF>.<CR><LF>' \
 		'250 2.0.0 Ok: queued as QID' '221 2.0.0 mx.example.test Bye'
@@ -416,4 +418,21 @@ relay_try() {
 	head -n1 "$FAKE_DIR/message" | cmp - <(printf 'Received: from h.example ([198.51.100.4])\n')
 	grep -qx 'REMOTE_IP=198.51.100.4' "$FAKE_DIR/env"
 	! grep -q '^TLS_VERSION=' "$FAKE_DIR/env"
+}
+
+@test "recipients in locals are looked up: unknown user 550 5.1.1, alias and extension accepted, postmaster always" {
+	printf 'team@example.test: bob@example.test\n' >"$CONF/aliases"
+	smtp 'EHLO c.example\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<nobody@example.test>\r\nRCPT TO:<team@example.test>\r\nRCPT TO:<bob+news@example.test>\r\nRCPT TO:<postmaster@example.test>\r\nQUIT\r\n'
+	got=$(tail -n 5 "$OUT" | head -n 4 | tr -d '\r')
+	[ "$got" = "$(printf '550 5.1.1 No such user here\n250 2.1.5 Ok\n250 2.1.5 Ok\n250 2.1.5 Ok')" ]
+	grep -q 'rcpt=<nobody@example.test> result=rejected reason=unknown-user' "$LOG"
+}
+
+@test "a relay client gets 550 for unknown local users too; an unreadable users table is 451" {
+	RELAYCLIENT= smtp 'EHLO c.example\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<nobody@example.test>\r\nQUIT\r\n'
+	grep -q '^550 5.1.1 No such user here' "$OUT"
+	rm "$CONF/users"
+	mkdir "$CONF/users"
+	smtp 'EHLO c.example\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<bob@example.test>\r\nQUIT\r\n'
+	grep -q '^451 4.3.0 Temporary failure looking up the recipient' "$OUT"
 }

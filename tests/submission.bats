@@ -15,6 +15,7 @@ setup_file() {
 
 setup() {
 	sluice_conf
+	sluice_users bob@example.test
 	unset RELAYCLIENT QMAILQUEUE TCPREMOTEIP TCPLOCALIP REMOTE_ADDR REMOTE_PORT
 	export TZ=UTC
 	PKI=$BATS_FILE_TMPDIR/pki

@@ -1,0 +1,527 @@
+/*
+ * deliver-local - deliver one message to one local recipient
+ * (DESIGN.md contract 3):  deliver-local SENDER RECIPIENT < message
+ *
+ * The recipient is resolved through lib/local.c (users, aliases,
+ * extensions, system accounts: the same rules smtp-recv applies at RCPT
+ * time) into destinations: maildirs, mbox files, |commands and forwards.
+ * Each mailbox or command is delivered in a child process that first takes
+ * on the destination's account (setgroups, setgid, setuid), so no mailbox
+ * is ever touched with more privilege than its owner's.  Forwards leave
+ * last, as one new message through the queue program.
+ *
+ * Exit 0 delivered, 100 permanent failure, 111 temporary failure; the
+ * first line on stdout says why, starting with an RFC 3463 code on
+ * failure.  Destinations are delivered in order and the first failure
+ * stops the run, so a retry may deliver the ones before it again (never
+ * lose them).
+ *
+ * deliver-local -n RECIPIENT prints the destinations without delivering.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "bio.h"
+#include "conf.h"
+#include "deliver.h"
+#include "envelope.h"
+#include "header.h"
+#include "chain.h"
+#include "child.h"
+#include "local.h"
+#include "log.h"
+#include "maildir.h"
+#include "mbox.h"
+#include "str.h"
+
+#define HEADER_MAX (1u << 20) /* scanned for Delivered-To; more is not a header */
+#define OUTPUT_MAX 1000       /* kept of a command's output */
+
+struct job {
+	const char *sender, *rcpt;
+	struct str lrcpt;         /* lowercased recipient */
+	struct local_result res;
+	struct str prefix;        /* Return-Path: and Delivered-To: */
+	struct dmsg msg;
+	unsigned long long lock_timeout, command_timeout;
+	struct str report;        /* the success line, built up */
+};
+
+__attribute__((noreturn))
+static void finish(int code, const char *why)
+{
+	printf("%s\n", why);
+	fflush(stdout);
+	exit(code);
+}
+
+/* does the header already carry "Delivered-To: <this recipient>" */
+static int looping(const struct job *j)
+{
+	char *buf = xmalloc(HEADER_MAX);
+	size_t got = 0;
+	while (got < HEADER_MAX) {
+		ssize_t n = dmsg_read(&j->msg, (off_t)got, buf + got, HEADER_MAX - got);
+		if (n < 0) {
+			free(buf);
+			finish(DELIVER_TEMP, "4.3.0 unable to read the message");
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+		if (memmem(buf, got, "\n\n", 2))
+			break;
+	}
+	size_t hlen = header_len(buf, got);
+	size_t pos = 0;
+	struct header_field f;
+	struct str v = STR_INIT;
+	int loop = 0;
+	while (!loop && header_next(buf, hlen, &pos, &f)) {
+		if (!header_name_is(&f, "Delivered-To"))
+			continue;
+		header_unfold(f.value, f.valuelen, &v);
+		const char *s = v.s;
+		size_t n = v.len;
+		if (n >= 2 && s[0] == '<' && s[n - 1] == '>')
+			s++, n -= 2;
+		loop = n == j->lrcpt.len && strncasecmp(s, j->lrcpt.s, n) == 0;
+	}
+	str_free(&v);
+	free(buf);
+	return loop;
+}
+
+/* become the destination's account; 0, or -1 with why set */
+static int become(const struct local_dest *d, struct str *why)
+{
+	if (!d->as_user)
+		return 0;
+	if (geteuid() != 0) {
+		if (geteuid() == d->uid)
+			return 0;
+		str_catf(why, "4.3.0 cannot deliver as uid %ld: deliver-local is not running as root",
+			 (long)d->uid);
+		return -1;
+	}
+	if (d->uid == 0) {
+		str_cats(why, "4.3.0 refusing to deliver as root");
+		return -1;
+	}
+	if (setgroups(1, &d->gid) < 0 || setgid(d->gid) < 0 || setuid(d->uid) < 0 ||
+	    getuid() != d->uid || geteuid() != d->uid || getegid() != d->gid) {
+		deliver_syserr(why, "unable to switch to uid %ld gid %ld", (long)d->uid, (long)d->gid);
+		return -1;
+	}
+	return 0;
+}
+
+static void env_add(char ***env, size_t *n, const char *name, const char *value)
+{
+	struct str s = STR_INIT;
+	str_catf(&s, "%s=%s", name, value);
+	*env = xreallocarray(*env, *n + 2, sizeof **env);
+	(*env)[(*n)++] = s.s;
+	(*env)[*n] = NULL;
+}
+
+/* the qmail-command(8) environment, and nothing of ours */
+static char **program_env(const struct job *j, const struct local_dest *d)
+{
+	char **env = NULL;
+	size_t n = 0;
+	const char *at = strrchr(j->lrcpt.s, '@');
+	struct str local = STR_INIT, line = STR_INIT;
+	str_catb(&local, j->lrcpt.s, at ? (size_t)(at - j->lrcpt.s) : j->lrcpt.len);
+	env_add(&env, &n, "SENDER", j->sender);
+	env_add(&env, &n, "RECIPIENT", j->lrcpt.s);
+	env_add(&env, &n, "LOCAL", local.s);
+	env_add(&env, &n, "HOST", at ? at + 1 : "");
+	env_add(&env, &n, "EXT", j->res.ext);
+	str_catf(&line, "Return-Path: <%s>\n", j->sender);
+	env_add(&env, &n, "RPLINE", line.s);
+	str_copys(&line, "");
+	str_catf(&line, "Delivered-To: %s\n", j->lrcpt.s);
+	env_add(&env, &n, "DTLINE", line.s);
+	const char *path = getenv("PATH");
+	env_add(&env, &n, "PATH", path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
+	env_add(&env, &n, "SHELL", "/bin/sh");
+	if (d->user[0]) {
+		env_add(&env, &n, "USER", d->user);
+		env_add(&env, &n, "LOGNAME", d->user);
+	}
+	env_add(&env, &n, "HOME", d->home[0] ? d->home : "/");
+	const char *conf = getenv("SLUICE_CONF");
+	if (conf)
+		env_add(&env, &n, "SLUICE_CONF", conf);
+	const char *qq = getenv("QMAILQUEUE");
+	if (qq)
+		env_add(&env, &n, "QMAILQUEUE", qq);
+	str_free(&local);
+	str_free(&line);
+	return env;
+}
+
+/* qmail's codes and sysexits: 0/99 done, 100 and 64-78 but 75 permanent */
+static int program_code(int status)
+{
+	if (!WIFEXITED(status))
+		return DELIVER_TEMP;
+	int c = WEXITSTATUS(status);
+	if (c == 0 || c == 99)
+		return DELIVER_OK;
+	if (c == 100 || (c >= 64 && c <= 78 && c != 75))
+		return DELIVER_PERM;
+	return DELIVER_TEMP;
+}
+
+/*
+ * Run "sh -c command" with prefix+message on stdin, keep the start of its
+ * output, wait at most command_timeout seconds (then kill its process
+ * group: a temporary failure).  Runs in the delivery child.
+ */
+static int run_program(const struct job *j, const struct local_dest *d, struct str *why)
+{
+	int in[2], out[2];
+	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 ||
+	    fcntl(in[1], F_SETFL, O_NONBLOCK) < 0)
+		return deliver_syserr(why, "unable to create a pipe");
+	char **env = program_env(j, d);
+	pid_t pid = fork();
+	if (pid < 0)
+		return deliver_syserr(why, "unable to fork");
+	if (pid == 0) {
+		setsid();
+		if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0 || dup2(out[1], 2) < 0)
+			_exit(111);
+		if (chdir(d->home[0] ? d->home : "/") < 0 && chdir("/") < 0)
+			_exit(111);
+		char *argv[] = { "sh", "-c", d->target, NULL };
+		execve("/bin/sh", argv, env);
+		_exit(111);
+	}
+	close(in[0]);
+	close(out[1]);
+	int wfd = in[1];
+	char obuf[OUTPUT_MAX + 1];
+	size_t olen = 0;
+	char buf[65536];
+	size_t blen = 0, bpos = 0;
+	off_t off = 0;
+	int pre_done = 0, eof_in = 0, timed_out = 0, reaped = 0, status = 0;
+	time_t deadline = time(NULL) + (time_t)j->command_timeout;
+	while (out[0] >= 0) {
+		if (wfd >= 0 && bpos == blen) {
+			ssize_t n;
+			if (!pre_done) {
+				memcpy(buf, j->prefix.s, j->prefix.len);
+				n = (ssize_t)j->prefix.len;
+				pre_done = 1;
+			} else {
+				n = dmsg_read(&j->msg, off, buf, sizeof buf);
+				if (n > 0)
+					off += n;
+			}
+			bpos = 0;
+			blen = n > 0 ? (size_t)n : 0;
+			if (n <= 0) {
+				eof_in = 1;
+				close(wfd);
+				wfd = -1;
+			}
+		}
+		struct pollfd p[2] = { { out[0], POLLIN, 0 }, { wfd, POLLOUT, 0 } };
+		time_t left = deadline - time(NULL);
+		if (left <= 0) {
+			timed_out = 1;
+			break;
+		}
+		int r = poll(p, wfd >= 0 ? 2 : 1, 1000);
+		if (r < 0 && errno != EINTR)
+			break;
+		if (r == 0 && waitpid(pid, &status, WNOHANG) == pid) {
+			reaped = 1; /* it exited; whatever still holds its output is not waited for */
+			break;
+		}
+		if (r <= 0)
+			continue;
+		if (wfd >= 0 && p[1].revents) {
+			ssize_t w = write(wfd, buf + bpos, blen - bpos);
+			if (w > 0)
+				bpos += (size_t)w;
+			else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+				close(wfd); /* it stopped reading: its exit code decides */
+				wfd = -1;
+			}
+		}
+		if (p[0].revents) {
+			char tmp[4096];
+			ssize_t n = read(out[0], tmp, sizeof tmp);
+			if (n > 0 && olen < OUTPUT_MAX) {
+				size_t k = (size_t)n < OUTPUT_MAX - olen ? (size_t)n : OUTPUT_MAX - olen;
+				memcpy(obuf + olen, tmp, k);
+				olen += k;
+			} else if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
+				close(out[0]);
+				out[0] = -1;
+			}
+		}
+	}
+	(void)eof_in;
+	if (wfd >= 0)
+		close(wfd);
+	if (out[0] >= 0)
+		close(out[0]);
+	if (timed_out)
+		kill(-pid, SIGKILL);
+	while (!reaped && waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	for (char **e = env; *e; e++)
+		free(*e);
+	free(env);
+	obuf[olen] = '\0';
+	size_t first = strcspn(obuf, "\n");
+	obuf[first] = '\0';
+	if (timed_out) {
+		str_catf(why, "4.3.0 command timed out after %llu seconds: %s", j->command_timeout,
+			 d->target);
+		return DELIVER_TEMP;
+	}
+	int code = program_code(status);
+	if (code == DELIVER_OK)
+		str_catf(why, "delivered to command %s", d->target);
+	else if (WIFEXITED(status))
+		str_catf(why, "%s command exited %d: %s", code == DELIVER_PERM ? "5.3.0" : "4.3.0",
+			 WEXITSTATUS(status), olen ? obuf : d->target);
+	else
+		str_catf(why, "4.3.0 command killed by signal %d: %s", WTERMSIG(status), d->target);
+	return code;
+}
+
+/* in the child: become the account, then write the mailbox or run the command */
+static int deliver_as(const struct job *j, const struct local_dest *d, struct str *why)
+{
+	if (become(d, why) < 0)
+		return DELIVER_TEMP;
+	switch (d->kind) {
+	case LOCAL_MAILDIR:
+		return maildir_deliver(d->target, &j->msg, why);
+	case LOCAL_MBOX:
+		return mbox_deliver(d->target, j->sender, &j->msg, (unsigned)j->lock_timeout, why);
+	default:
+		return run_program(j, d, why);
+	}
+}
+
+static int deliver_one(const struct job *j, const struct local_dest *d, struct str *why)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return deliver_syserr(why, "unable to create a pipe");
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return deliver_syserr(why, "unable to fork");
+	}
+	if (pid == 0) {
+		close(p[0]);
+		struct str w = STR_INIT;
+		int code = deliver_as(j, d, &w);
+		(void)fd_write_all(p[1], w.s ? w.s : "", w.len);
+		_exit(code);
+	}
+	close(p[1]);
+	char buf[2048];
+	size_t got = 0;
+	for (;;) {
+		ssize_t n = read(p[0], buf + got, sizeof buf - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || (got += (size_t)n) == sizeof buf - 1)
+			break;
+	}
+	close(p[0]);
+	buf[got] = '\0';
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	str_copys(why, "");
+	if (WIFEXITED(status) && (WEXITSTATUS(status) == DELIVER_OK ||
+				  WEXITSTATUS(status) == DELIVER_PERM ||
+				  WEXITSTATUS(status) == DELIVER_TEMP) && got) {
+		str_cats(why, buf);
+		return WEXITSTATUS(status);
+	}
+	str_catf(why, "4.3.0 delivery process for %s failed (status %d)", d->target, status);
+	return DELIVER_TEMP;
+}
+
+/* one new message to every forward address, with our Delivered-To on it */
+static int forward(const struct job *j, struct str *why)
+{
+	struct envelope env = ENVELOPE_INIT;
+	str_copys(why, "");
+	envelope_set_sender(&env, j->sender);
+	for (size_t i = 0; i < j->res.n; i++)
+		if (j->res.dest[i].kind == LOCAL_FORWARD)
+			envelope_add_rcpt(&env, j->res.dest[i].target);
+	if (env.nrcpt == 0) {
+		envelope_free(&env);
+		return DELIVER_OK;
+	}
+	struct chain q;
+	char **qargv = chain_argv_queue();
+	int started = chain_start(&q, qargv, -1);
+	child_argv_free(qargv);
+	if (started < 0) {
+		envelope_free(&env);
+		return deliver_syserr(why, "unable to start the queue program");
+	}
+	struct str dt = STR_INIT;
+	str_catf(&dt, "Delivered-To: %s\n", j->lrcpt.s);
+	int ok = chain_write(&q, dt.s, dt.len) == 0;
+	str_free(&dt);
+	char buf[65536];
+	for (off_t off = 0; ok;) {
+		ssize_t n = dmsg_read(&j->msg, off, buf, sizeof buf);
+		if (n < 0) {
+			chain_abort(&q);
+			envelope_free(&env);
+			return deliver_syserr(why, "unable to read the message");
+		}
+		if (n == 0)
+			break;
+		ok = chain_write(&q, buf, (size_t)n) == 0;
+		off += n;
+	}
+	/* a write failure means the queue program quit: its exit code says why */
+	struct str qwhy = STR_INIT, custom = STR_INIT;
+	int code = chain_finish(&q, &env, &custom);
+	int permanent = chain_explain(code, &custom, &qwhy);
+	str_free(&custom);
+	str_copys(why, "");
+	int r = DELIVER_OK;
+	if (code == 0) {
+		str_cats(why, "forwarded to");
+		for (size_t i = 0; i < env.nrcpt; i++)
+			str_catf(why, " %s", env.rcpt[i]);
+	} else {
+		r = permanent ? DELIVER_PERM : DELIVER_TEMP;
+		str_catf(why, "%s forward failed: %s", permanent ? "5.3.0" : "4.3.0", qwhy.s);
+	}
+	str_free(&qwhy);
+	envelope_free(&env);
+	return r;
+}
+
+static const char *kind_name(int kind)
+{
+	switch (kind) {
+	case LOCAL_MAILDIR: return "maildir";
+	case LOCAL_MBOX: return "mbox";
+	case LOCAL_PROGRAM: return "command";
+	default: return "forward";
+	}
+}
+
+/* -n: show what RECIPIENT resolves to, deliver nothing */
+static int show(const char *rcpt)
+{
+	struct local_result r = LOCAL_RESULT_INIT;
+	int code = local_resolve(rcpt, &r);
+	if (code != LOCAL_FOUND) {
+		printf("%s\n", r.why.s);
+		local_result_free(&r);
+		return code == LOCAL_TEMP ? DELIVER_TEMP : DELIVER_PERM;
+	}
+	for (size_t i = 0; i < r.n; i++) {
+		printf("%s %s", kind_name(r.dest[i].kind), r.dest[i].target);
+		if (r.dest[i].as_user)
+			printf(" uid=%ld gid=%ld", (long)r.dest[i].uid, (long)r.dest[i].gid);
+		printf("\n");
+	}
+	if (r.ext[0])
+		printf("ext %s\n", r.ext);
+	local_result_free(&r);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 3 && strcmp(argv[1], "-n") == 0)
+		return show(argv[2]);
+	if (argc != 3) {
+		fprintf(stderr, "usage: deliver-local SENDER RECIPIENT < message\n"
+				"       deliver-local -n RECIPIENT\n");
+		return 100;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	umask(077);
+	struct job j;
+	memset(&j, 0, sizeof j);
+	j.sender = argv[1];
+	j.rcpt = argv[2];
+	str_copys(&j.lrcpt, j.rcpt);
+	str_lower(&j.lrcpt);
+	if (strpbrk(j.sender, "\r\n") || strpbrk(j.rcpt, "\r\n") || !*j.rcpt)
+		finish(DELIVER_PERM, "5.1.3 bad address syntax");
+	j.msg.fd = 0;
+	j.msg.start = lseek(0, 0, SEEK_CUR);
+	if (j.msg.start < 0)
+		finish(DELIVER_TEMP, "4.3.0 the message on fd 0 is not seekable");
+
+	struct conf_list limits;
+	if (conf_list_read("limits", &limits) < 0)
+		finish(DELIVER_TEMP, "4.3.0 unable to read limits");
+	conf_limit(&limits, "local-lock-timeout", 30, &j.lock_timeout);
+	conf_limit(&limits, "local-command-timeout", 600, &j.command_timeout);
+	conf_list_free(&limits);
+
+	if (looping(&j)) {
+		log_line("event=deliver rcpt=<%s> result=permanent reason=loop", j.rcpt);
+		finish(DELIVER_PERM, "5.4.6 mail loop: already delivered to this address");
+	}
+	int code = local_resolve(j.rcpt, &j.res);
+	if (code != LOCAL_FOUND) {
+		log_line("event=deliver rcpt=<%s> result=%s reason=\"%s\"", j.rcpt,
+			 code == LOCAL_TEMP ? "temporary" : "permanent", j.res.why.s);
+		finish(code == LOCAL_TEMP ? DELIVER_TEMP : DELIVER_PERM, j.res.why.s);
+	}
+	str_catf(&j.prefix, "Return-Path: <%s>\nDelivered-To: %s\n", j.sender, j.lrcpt.s);
+	j.msg.prefix = j.prefix.s;
+	j.msg.prefixlen = j.prefix.len;
+
+	struct str why = STR_INIT;
+	int r = DELIVER_OK;
+	for (size_t i = 0; r == DELIVER_OK && i <= j.res.n; i++) {
+		const struct local_dest *d = i < j.res.n ? &j.res.dest[i] : NULL;
+		if (d && d->kind == LOCAL_FORWARD)
+			continue;
+		r = d ? deliver_one(&j, d, &why) : forward(&j, &why);
+		if (!d && r == DELIVER_OK && !why.len)
+			continue; /* no forwards */
+		log_line("event=deliver rcpt=<%s> dest=%s:%s result=%s reason=\"%s\"", j.rcpt,
+			 d ? kind_name(d->kind) : "forward", d ? d->target : "-",
+			 r == DELIVER_OK ? "ok" : r == DELIVER_PERM ? "permanent" : "temporary", why.s);
+		if (r == DELIVER_OK) {
+			if (j.report.len)
+				str_cats(&j.report, "; ");
+			str_cats(&j.report, why.s);
+		}
+	}
+	finish(r, r == DELIVER_OK ? j.report.s : why.s);
+}

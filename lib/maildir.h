@@ -1,0 +1,19 @@
+/*
+ * maildir.h - delivery into a maildir (https://cr.yp.to/proto/maildir.html).
+ *
+ * The file is written in tmp/ under a unique name, fsync'd, hard-linked
+ * into new/ (renamed where the file system has no hard links) and new/ is
+ * fsync'd before success is reported, so a delivered message survives a
+ * crash.  The name is "<seconds>.M<usec>P<pid>.<host>,S=<size>".  Missing
+ * tmp/, new/ and cur/ (and the maildir itself) are created, mode 0700.
+ */
+#ifndef SLUICE_MAILDIR_H
+#define SLUICE_MAILDIR_H
+
+#include "deliver.h"
+#include "str.h"
+
+/* dir ends in '/'; DELIVER_OK (why: "delivered to maildir DIR") or DELIVER_TEMP */
+int maildir_deliver(const char *dir, const struct dmsg *m, struct str *why);
+
+#endif

@@ -1,0 +1,418 @@
+#!/usr/bin/env bats
+# deliver-local: one message, one recipient, into maildirs, mbox files,
+# commands and forwards, resolved through users, aliases, extensions and
+# system accounts (lib/local.c).  Messages are fed on stdin as the queue
+# does (a seekable file); mailboxes are read back with Python's mailbox.
+
+load lib
+export PATH="$TOP/sluice-tables:$PATH"
+
+setup_file() {
+	# the RCPT-time lookup (local_rcpt_exists) as smtp-recv calls it
+	# (with the sanitizers too, when the library was built with SANITIZE=1)
+	local flags
+	for flags in "" "-fsanitize=address,undefined"; do
+		cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $flags -I"$TOP/lib" \
+			-o "$BATS_FILE_TMPDIR/rcpt-exists" "$TOP/tests/fixtures/rcpt-exists.c" \
+			"$TOP/lib/libsluice.a" -lcdb 2>/dev/null && return 0
+	done
+	return 1
+}
+
+setup() {
+	sluice_conf
+	printf 'example.test\nother.test\n' >"$CONF/locals"
+	cat >"$CONF/users" <<-EOF
+		alice@example.test   $MAIL/alice/
+		bob@example.test     $MAIL/bob.mbox
+		carol@example.test   ../mail/carol/
+	EOF
+	cat >"$CONF/aliases" <<-EOF
+		team@example.test: alice@example.test, bob@example.test
+		all@example.test: team@example.test, carol, alice@example.test
+		postmaster: alice@example.test
+		ping@example.test: pong@example.test
+		pong@example.test: ping@example.test, carol@example.test
+		a1@example.test: a2@example.test
+		a2@example.test: a1@example.test
+		far@example.test: dave@far.test, alice@example.test
+		cmd@example.test: |env >$BATS_TEST_TMPDIR/env; cat >$BATS_TEST_TMPDIR/stdin
+		broken@example.test: alice@example.test, nosuch@example.test
+	EOF
+	printf 'Subject: hello\nTo: alice@example.test\n\nline one\nFrom here\n>From there\n' >"$BATS_TEST_TMPDIR/msg"
+	M=$BATS_TEST_TMPDIR/msg
+}
+
+teardown() {
+	bg_stop_all
+	if [ -n "${TMPFS:-}" ]; then umount "$TMPFS" 2>/dev/null || true; fi
+	if [ -n "${TESTUSER:-}" ]; then userdel "$TESTUSER" >/dev/null 2>&1 || true; fi
+	if [ -n "${HOMES:-}" ]; then rm -rf "$HOMES"; fi
+}
+
+# maildir_msgs DIR: each message of the maildir, as Python's mailbox reads it, NUL-separated
+maildir_msgs() {
+	python3 -c '
+import mailbox, sys
+md = mailbox.Maildir(sys.argv[1], create=False)
+for k in sorted(md.keys()):
+    sys.stdout.buffer.write(md.get_bytes(k) + b"\0")' "$1"
+}
+
+# mbox_msgs FILE: each message with its From line and the mboxrd quoting undone
+mbox_msgs() {
+	python3 -c '
+import mailbox, re, sys
+for m in mailbox.mbox(sys.argv[1]):
+    body = m.as_bytes(unixfrom=False)
+    body = re.sub(rb"(?m)^>(>*From )", rb"\1", body)
+    sys.stdout.buffer.write(b"From " + m.get_from().encode() + b"\n" + body + b"\0")' "$1"
+}
+
+# dl ARGS: deliver-local with its log (stderr) kept apart from the diagnostic
+dl() {
+	deliver-local "$@" 2>>"$BATS_TEST_TMPDIR/log"
+}
+
+expect_headers() { # expect_headers SENDER RCPT: the lines deliver-local puts on top
+	printf 'Return-Path: <%s>\nDelivered-To: %s\n' "$1" "$2"
+}
+
+@test "maildir: delivered byte for byte with Return-Path and Delivered-To" {
+	run dl s@example.org alice@example.test <"$M"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "delivered to maildir $MAIL/alice/" ]
+	{ expect_headers s@example.org alice@example.test; cat "$M"; printf '\0'; } >"$BATS_TEST_TMPDIR/want"
+	maildir_msgs "$MAIL/alice" | cmp - "$BATS_TEST_TMPDIR/want"
+	# unique name per the maildir spec, with the size; tmp/ left empty
+	f=$(ls "$MAIL/alice/new")
+	[[ $f =~ ^[0-9]+\.M[0-9]+P[0-9]+\..+,S=([0-9]+)$ ]]
+	[ "${BASH_REMATCH[1]}" -eq "$(wc -c <"$MAIL/alice/new/$f")" ]
+	[ -z "$(ls "$MAIL/alice/tmp")" ]
+	[ -d "$MAIL/alice/cur" ]
+}
+
+@test "maildir: relative paths in users resolve from the conf dir; case and extensions fold" {
+	mkdir -p "$BATS_TEST_TMPDIR/mail"
+	run dl s@example.org Carol+Lists@Example.TEST <"$M"
+	[ "$status" -eq 0 ]
+	[ "$(maildir_msgs "$MAIL/carol" | tr '\0' '\n' | grep -c '^Delivered-To: carol+lists@example.test$')" = 1 ]
+}
+
+@test "mbox: From line, mboxrd quoting round-trips, null sender is MAILER-DAEMON" {
+	printf 'Subject: q\n\nFrom a\n>From b\n>>From c\nFrom\n>From\nno From \n' >"$BATS_TEST_TMPDIR/q"
+	run dl s@example.org bob@example.test <"$BATS_TEST_TMPDIR/q"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "delivered to mbox $MAIL/bob.mbox" ]
+	run dl "" bob@example.test <"$M"
+	[ "$status" -eq 0 ]
+	# on disk: every >*From line got one more '>'
+	grep -qx '>From a' "$MAIL/bob.mbox"
+	grep -qx '>>From b' "$MAIL/bob.mbox"
+	grep -qx '>>>From c' "$MAIL/bob.mbox"
+	grep -qx 'From' "$MAIL/bob.mbox"
+	grep -qx '>From' "$MAIL/bob.mbox"
+	[ "$(grep -c '^From ' "$MAIL/bob.mbox")" = 2 ]
+	# RFC 4155 separator: asctime date in UTC
+	grep -Eq '^From s@example.org (Mon|Tue|Wed|Thu|Fri|Sat|Sun) [A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2} [0-9]{4}$' "$MAIL/bob.mbox"
+	grep -q '^From MAILER-DAEMON ' "$MAIL/bob.mbox"
+	# read back: exact messages (Python adds nothing; a blank line ends each)
+	mbox_msgs "$MAIL/bob.mbox" | tr '\0' '\n' | sed 's/^\(From [^ ]*\) .*/\1/' >"$BATS_TEST_TMPDIR/got"
+	{
+		echo "From s@example.org"; expect_headers s@example.org bob@example.test; cat "$BATS_TEST_TMPDIR/q"; echo
+		echo "From MAILER-DAEMON"; expect_headers "" bob@example.test; cat "$M"; echo
+	} >"$BATS_TEST_TMPDIR/want"
+	diff "$BATS_TEST_TMPDIR/want" "$BATS_TEST_TMPDIR/got"
+	[ ! -e "$MAIL/bob.mbox.lock" ]
+}
+
+@test "mbox: a message without a final newline still ends cleanly" {
+	printf 'Subject: n\n\nno newline' >"$BATS_TEST_TMPDIR/n"
+	deliver-local s@example.org bob@example.test <"$BATS_TEST_TMPDIR/n"
+	deliver-local s@example.org bob@example.test <"$M"
+	[ "$(python3 -c 'import mailbox,sys; print(len(mailbox.mbox(sys.argv[1])))' "$MAIL/bob.mbox")" = 2 ]
+	tail -c 13 "$MAIL/bob.mbox" | head -c 12 | grep -q '^>From there$'
+}
+
+@test "mbox: a full disk is a temporary failure and the mbox is left exactly as it was" {
+	TMPFS=$BATS_TEST_TMPDIR/small
+	mkdir "$TMPFS"
+	mount -t tmpfs -o size=256k tmpfs "$TMPFS"
+	echo "bob@example.test $TMPFS/bob.mbox" >"$CONF/users"
+	deliver-local s@example.org bob@example.test <"$M"
+	cp "$TMPFS/bob.mbox" "$BATS_TEST_TMPDIR/before"
+	head -c 400000 /dev/zero | tr '\0' 'x' | fold -w 70 >"$BATS_TEST_TMPDIR/big"
+	run dl s@example.org bob@example.test <"$BATS_TEST_TMPDIR/big"
+	[ "$status" -eq 111 ]
+	[[ ${lines[0]} == "4.2.2 mailbox full: unable to write $TMPFS/bob.mbox: No space left on device" ]]
+	cmp "$BATS_TEST_TMPDIR/before" "$TMPFS/bob.mbox"
+	[ ! -e "$TMPFS/bob.mbox.lock" ]
+	# and the next delivery appends normally
+	deliver-local s@example.org bob@example.test <"$M"
+	[ "$(python3 -c 'import mailbox,sys; print(len(mailbox.mbox(sys.argv[1])))' "$TMPFS/bob.mbox")" = 2 ]
+}
+
+@test "maildir: a full disk is a temporary failure that leaves nothing behind" {
+	TMPFS=$BATS_TEST_TMPDIR/small
+	mkdir "$TMPFS"
+	mount -t tmpfs -o size=256k tmpfs "$TMPFS"
+	echo "alice@example.test $TMPFS/alice/" >"$CONF/users"
+	head -c 400000 /dev/zero | tr '\0' 'x' | fold -w 70 >"$BATS_TEST_TMPDIR/big"
+	run dl s@example.org alice@example.test <"$BATS_TEST_TMPDIR/big"
+	[ "$status" -eq 111 ]
+	[[ ${lines[0]} == "4.2.2 mailbox full: "* ]]
+	[ -z "$(find "$TMPFS/alice" -type f)" ]
+}
+
+@test "mbox: a held dot-lock or fcntl lock is waited for, then a temporary failure" {
+	echo 'local-lock-timeout 1' >"$CONF/limits"
+	: >"$MAIL/bob.mbox.lock"
+	run dl s@example.org bob@example.test <"$M"
+	[ "$status" -eq 111 ]
+	[[ ${lines[0]} == "4.3.0 unable to lock $MAIL/bob.mbox: "* ]]
+	rm "$MAIL/bob.mbox.lock"
+	: >"$MAIL/bob.mbox"
+	bg_start python3 -c '
+import fcntl, sys, time
+f = open(sys.argv[1], "r+")
+fcntl.lockf(f, fcntl.LOCK_EX)
+open(sys.argv[2], "w").close()
+time.sleep(30)' "$MAIL/bob.mbox" "$BATS_TEST_TMPDIR/locked"
+	wait_for 10 test -e "$BATS_TEST_TMPDIR/locked"
+	run dl s@example.org bob@example.test <"$M"
+	[ "$status" -eq 111 ]
+	[ ! -s "$MAIL/bob.mbox" ]
+	[ ! -e "$MAIL/bob.mbox.lock" ]
+	bg_stop_all
+	run dl s@example.org bob@example.test <"$M"
+	[ "$status" -eq 0 ]
+}
+
+@test "aliases: fan-out, nesting, bare local parts for every local domain, duplicates once" {
+	run dl s@example.org all@example.test <"$M"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "delivered to maildir $MAIL/alice/; delivered to mbox $MAIL/bob.mbox; delivered to maildir $CONF/../mail/carol/" ]
+	[ "$(maildir_msgs "$MAIL/alice" | tr -cd '\0' | wc -c)" = 1 ]
+	[ "$(mbox_msgs "$MAIL/bob.mbox" | tr -cd '\0' | wc -c)" = 1 ]
+	[ "$(maildir_msgs "$MAIL/carol" | tr -cd '\0' | wc -c)" = 1 ]
+	# Delivered-To names the address that was delivered to
+	maildir_msgs "$MAIL/carol" | tr '\0' '\n' | grep -qx 'Delivered-To: all@example.test'
+	# "postmaster:" applies to each local domain
+	run dl s@example.org postmaster@other.test <"$M"
+	[ "$status" -eq 0 ]
+	[ "$(maildir_msgs "$MAIL/alice" | tr -cd '\0' | wc -c)" = 2 ]
+}
+
+@test "aliases: loops end (ping/pong delivers carol once; a pure loop fails permanently)" {
+	run dl s@example.org ping@example.test <"$M"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "delivered to maildir $CONF/../mail/carol/" ]
+	run dl s@example.org a1@example.test <"$M"
+	[ "$status" -eq 100 ]
+	[[ ${lines[0]} == "5.4.6 "* ]]
+	printf 'x%s@example.test: x%s@example.test\n' 1 2 2 3 3 4 4 5 5 6 6 7 7 8 8 9 9 10 10 11 11 12 12 13 >>"$CONF/aliases"
+	run dl s@example.org x1@example.test <"$M"
+	[ "$status" -eq 100 ]
+	[[ ${lines[0]} == "5.4.6 alias nesting too deep"* ]]
+}
+
+@test "aliases: a target that is no user is a permanent failure before anything is delivered" {
+	run dl s@example.org broken@example.test <"$M"
+	[ "$status" -eq 100 ]
+	[ "${lines[0]}" = "5.1.1 alias broken@example.test: no such user nosuch@example.test" ]
+	[ ! -e "$MAIL/alice" ]
+}
+
+@test "unknown users are a permanent failure 5.1.1" {
+	for r in nosuch@example.test nosuch+ext@example.test someone@elsewhere.test; do
+		run dl s@example.org "$r" <"$M"
+		[ "$status" -eq 100 ]
+		[ "${lines[0]}" = "5.1.1 no such user $r" ]
+	done
+}
+
+@test "a message already delivered to this address fails permanently: mail loop" {
+	printf 'Received: x\nDELIVERED-TO:  Alice@Example.Test\nSubject: l\n\nbody\n' >"$BATS_TEST_TMPDIR/l"
+	run dl s@example.org alice@example.test <"$BATS_TEST_TMPDIR/l"
+	[ "$status" -eq 100 ]
+	[[ ${lines[0]} == "5.4.6 mail loop"* ]]
+	[ ! -e "$MAIL/alice/new" ] || [ -z "$(ls "$MAIL/alice/new")" ]
+	# only the header counts, and other addresses are no loop
+	printf 'Delivered-To: bob@example.test\nSubject: l\n\nDelivered-To: alice@example.test\n' >"$BATS_TEST_TMPDIR/l2"
+	run dl s@example.org alice@example.test <"$BATS_TEST_TMPDIR/l2"
+	[ "$status" -eq 0 ]
+}
+
+@test "|command: qmail environment, message with our header lines on stdin" {
+	run dl s@example.org cmd+tag@example.test <"$M"
+	[ "$status" -eq 0 ]
+	[[ ${lines[0]} == "delivered to command env >"* ]]
+	grep -qx 'SENDER=s@example.org' "$BATS_TEST_TMPDIR/env"
+	grep -qx 'RECIPIENT=cmd+tag@example.test' "$BATS_TEST_TMPDIR/env"
+	grep -qx 'LOCAL=cmd+tag' "$BATS_TEST_TMPDIR/env"
+	grep -qx 'HOST=example.test' "$BATS_TEST_TMPDIR/env"
+	grep -qx 'EXT=tag' "$BATS_TEST_TMPDIR/env"
+	{ expect_headers s@example.org cmd+tag@example.test; cat "$M"; } | cmp - "$BATS_TEST_TMPDIR/stdin"
+}
+
+@test "|command: exit codes map to delivered, permanent and temporary" {
+	for pair in 0:0 99:0 100:100 67:100 64:100 78:100 75:111 111:111 1:111; do
+		code=${pair%:*} want=${pair#*:}
+		echo "c@example.test: |echo said $code; exit $code" >"$CONF/aliases"
+		run dl s@example.org c@example.test <"$M"
+		[ "$status" -eq "$want" ] || { echo "exit $code gave $status"; false; }
+		[ "$want" -eq 0 ] || [[ ${lines[0]} == [45].3.0" command exited $code: said $code" ]]
+	done
+	# a command that hangs is killed at the timeout
+	echo 'local-command-timeout 1' >"$CONF/limits"
+	echo "c@example.test: |sleep 30" >"$CONF/aliases"
+	run timeout 20 bash -c 'deliver-local "$@" 2>/dev/null' x s@example.org c@example.test <"$M"
+	[ "$status" -eq 111 ]
+	[[ ${lines[0]} == "4.3.0 command timed out"* ]]
+}
+
+@test "forward: a foreign target is re-injected with the sender, the forward address and Delivered-To" {
+	run dl s@example.org far@example.test <"$M"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "delivered to maildir $MAIL/alice/; forwarded to dave@far.test" ]
+	f=$(queued_files)
+	[ "$(echo "$f" | wc -l)" = 1 ]
+	{ printf 'Fs@example.org\nTdave@far.test\n\nDelivered-To: far@example.test\n'; cat "$M"; } | cmp - "$f"
+	# the forwarded copy coming back is caught as a loop
+	tail -n +4 "$f" >"$BATS_TEST_TMPDIR/back"
+	run dl s@example.org far@example.test <"$BATS_TEST_TMPDIR/back"
+	[ "$status" -eq 100 ]
+	[[ ${lines[0]} == "5.4.6 mail loop"* ]]
+}
+
+@test "forward: QMAILQUEUE names the queue program; its refusals map to 100 and 111" {
+	cat >"$BATS_TEST_TMPDIR/qq" <<-EOF
+		#!/bin/sh
+		cat >"$BATS_TEST_TMPDIR/qq.msg"
+		cat <&1 >"$BATS_TEST_TMPDIR/qq.env"
+		exit \${QQ_EXIT:-0}
+	EOF
+	chmod +x "$BATS_TEST_TMPDIR/qq"
+	export QMAILQUEUE=$BATS_TEST_TMPDIR/qq
+	echo 'fw@example.test: x@far.test, y@far.test' >"$CONF/aliases"
+	run dl '' fw@example.test <"$M"
+	[ "$status" -eq 0 ]
+	printf 'F\0Tx@far.test\0Ty@far.test\0\0' | cmp - "$BATS_TEST_TMPDIR/qq.env"
+	{ echo 'Delivered-To: fw@example.test'; cat "$M"; } | cmp - "$BATS_TEST_TMPDIR/qq.msg"
+	QQ_EXIT=31 run dl s@example.org fw@example.test <"$M"
+	[ "$status" -eq 100 ]
+	[[ ${lines[0]} == "5.3.0 forward failed: queue program exited 31"* ]]
+	QQ_EXIT=53 run dl s@example.org fw@example.test <"$M"
+	[ "$status" -eq 111 ]
+	[[ ${lines[0]} == "4.3.0 forward failed: queue program exited 53"* ]]
+}
+
+@test "system accounts: ~/Maildir/ written as the account; root and low uids refused" {
+	[ "$(id -u)" = 0 ] || skip "needs root"
+	TESTUSER=sltest$$
+	HOMES=$(mktemp -d /tmp/sluice-home.XXXXXX)
+	chmod 755 "$HOMES"
+	uid=$(awk -F: 'BEGIN { u = 42000 } { used[$3] = 1 } END { while (used[u]) u++; print u }' /etc/passwd)
+	useradd -m -d "$HOMES/home" -u "$uid" -s /bin/sh "$TESTUSER"
+	run dl s@example.org "$TESTUSER+x@example.test" <"$M"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "delivered to maildir $HOMES/home/Maildir/" ]
+	f=$(ls "$HOMES/home/Maildir/new/"*)
+	[ "$(stat -c %u:%g "$f")" = "$uid:$(id -g "$TESTUSER")" ]
+	[ "$(stat -c %u "$HOMES/home/Maildir/new")" = "$uid" ]
+	# a command in a users-table owner's name runs as that account too
+	echo "u@example.test $HOMES/home/u.mbox $TESTUSER" >"$CONF/users"
+	deliver-local s@example.org u@example.test <"$M"
+	[ "$(stat -c %u "$HOMES/home/u.mbox")" = "$uid" ]
+	# the account cannot write outside its rights: a temporary failure
+	echo "v@example.test /root/v.mbox $TESTUSER" >"$CONF/users"
+	run dl s@example.org v@example.test <"$M"
+	[ "$status" -eq 111 ]
+	[[ ${lines[0]} == "4.3.0 unable to "*"Permission denied" ]]
+	# root, daemon (uid 1) and uids past local-max-uid are no mail users
+	for u in root daemon; do
+		run dl s@example.org "$u@example.test" <"$M"
+		[ "$status" -eq 100 ]
+	done
+	echo "local-max-uid $((uid - 1))" >"$CONF/limits"
+	run dl s@example.org "$TESTUSER@example.test" <"$M"
+	[ "$status" -eq 100 ]
+	echo "local-system-accounts 0" >"$CONF/limits"
+	run dl s@example.org "$TESTUSER@example.test" <"$M"
+	[ "$status" -eq 100 ]
+}
+
+@test "aliases owned by a user run their commands as that user" {
+	[ "$(id -u)" = 0 ] || skip "needs root"
+	TESTUSER=sltest$$
+	HOMES=$(mktemp -d /tmp/sluice-home.XXXXXX)
+	chmod 777 "$HOMES"
+	useradd -M -d /nonexistent "$TESTUSER"
+	echo "w@example.test: |id -u >$HOMES/who" >"$CONF/aliases"
+	chown "$TESTUSER" "$CONF/aliases"
+	deliver-local s@example.org w@example.test <"$M"
+	[ "$(cat "$HOMES/who")" = "$(id -u "$TESTUSER")" ]
+}
+
+@test "RCPT-time lookup (local_rcpt_exists) agrees with delivery, from text and from cdb" {
+	addrs="alice@example.test ALICE+x@example.test team@example.test all@example.test postmaster@other.test
+		ping@example.test a1@example.test broken@example.test nosuch@example.test far@example.test
+		cmd+z@example.test someone@elsewhere.test root@example.test"
+	"$BATS_FILE_TMPDIR/rcpt-exists" $addrs >"$BATS_TEST_TMPDIR/text"
+	grep -qx 'alice@example.test exists ' "$BATS_TEST_TMPDIR/text"
+	grep -qx 'nosuch@example.test unknown 5.1.1 no such user nosuch@example.test' "$BATS_TEST_TMPDIR/text"
+	grep -qx 'a1@example.test unknown 5.4.6 a1@example.test expands to nothing (alias loop?)' "$BATS_TEST_TMPDIR/text"
+	# every "exists" is deliverable and every "unknown" fails permanently
+	for a in $addrs; do
+		r=$(grep "^$a " "$BATS_TEST_TMPDIR/text" | cut -d' ' -f2)
+		run dl -n "$a"
+		if [ "$r" = exists ]; then [ "$status" -eq 0 ]; else [ "$status" -eq 100 ]; fi
+	done
+	# the compiled tables answer the same
+	sluice-tables
+	[ -f "$CONF/users.cdb" ] && [ -f "$CONF/aliases.cdb" ]
+	"$BATS_FILE_TMPDIR/rcpt-exists" $addrs | diff "$BATS_TEST_TMPDIR/text" -
+	for a in $addrs; do deliver-local -n "$a" || true; done >"$BATS_TEST_TMPDIR/cdb.n"
+	rm "$CONF/users.cdb" "$CONF/aliases.cdb"
+	for a in $addrs; do deliver-local -n "$a" || true; done | diff "$BATS_TEST_TMPDIR/cdb.n" -
+	# an unreadable table is a temporary failure, never "unknown"
+	mkdir "$CONF/users.cdb"
+	run "$BATS_FILE_TMPDIR/rcpt-exists" alice@example.test
+	[[ $output == "alice@example.test temporary 4.3.0 unable to read table users"* ]]
+	run dl s@example.org alice@example.test <"$M"
+	[ "$status" -eq 111 ]
+}
+
+@test "sluice-tables: refuses upper-case keys, warns on repeats, replaces atomically" {
+	printf 'Bob@example.test: x\n' >>"$CONF/aliases"
+	run sluice-tables aliases
+	[ "$status" -eq 100 ]
+	[[ $output == *"key Bob@example.test has upper-case letters"* ]]
+	[ ! -e "$CONF/aliases.cdb" ]
+	printf 'team@example.test: carol\n' >"$CONF/aliases"
+	printf 'team@example.test: alice@example.test\n' >>"$CONF/aliases"
+	run sluice-tables aliases
+	[ "$status" -eq 0 ]
+	[[ $output == *"warning: team@example.test repeated"* ]]
+	[ "$(cdb -q "$CONF/aliases.cdb" team@example.test)" = carol ]
+	[ -z "$(ls -A "$CONF" | grep '^\.')" ]
+	run sluice-tables -n
+	[ "$status" -eq 0 ]
+}
+
+@test "usage and input errors" {
+	run dl onlyone
+	[ "$status" -eq 100 ]
+	run sh -c "cat '$M' | deliver-local s@example.org alice@example.test"
+	[ "$status" -eq 111 ]
+	[ "${lines[0]}" = "4.3.0 the message on fd 0 is not seekable" ]
+}
+
+@test "|command: a background process left holding the output does not stall delivery" {
+	echo "bg@example.test: |sleep 30 & echo \$! >$BATS_TEST_TMPDIR/bg.pids; echo done" >"$CONF/aliases"
+	start=$(date +%s)
+	run timeout 20 bash -c 'deliver-local "$@" 2>/dev/null' x s@example.org bg@example.test <"$M"
+	[ "$status" -eq 0 ]
+	[ $(($(date +%s) - start)) -lt 10 ]
+	[ -s "$BATS_TEST_TMPDIR/bg.pids" ] # the sleep is ended by teardown
+}
