@@ -108,3 +108,25 @@ sluice_users() {
 		printf '%s %s/%s/\n' "$a" "$MAIL" "${a%%@*}"
 	done >>"$CONF/users"
 }
+
+# recv_tcpserver [smtp-recv options]: smtp-recv behind tcpserver on 127.0.0.1:$PORT
+recv_tcpserver() {
+	bg_start tcpserver -HR -l mx.example.test 127.0.0.1 "$PORT" smtp-recv "$@"
+	wait_for 10 port_open "$PORT"
+}
+
+# recv_socket_activate [smtp-recv options]: the same behind systemd-socket-activate --accept
+recv_socket_activate() {
+	# --inetd: the connection on fd 0/1 (without it the socket is fd 3)
+	bg_start systemd-socket-activate --accept --inetd -l "127.0.0.1:$PORT" -E SLUICE_CONF -E PATH -E TZ \
+		-E ASAN_OPTIONS smtp-recv "$@"
+	wait_for 10 port_open "$PORT"
+}
+
+# sluice_tls_conf: tls-cert and tls-key name the certificate test_cert made
+# as "server" in $BATS_FILE_TMPDIR/pki (set up in setup_file); sets PKI
+sluice_tls_conf() {
+	PKI=$BATS_FILE_TMPDIR/pki
+	echo "$PKI/server.pem" >"$CONF/tls-cert"
+	echo "$PKI/server.key" >"$CONF/tls-key"
+}

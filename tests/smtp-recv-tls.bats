@@ -15,25 +15,12 @@ setup_file() {
 
 setup() {
 	sluice_conf
+	sluice_tls_conf
 	sluice_users bob@example.test
 	unset RELAYCLIENT QMAILQUEUE TCPREMOTEIP TCPLOCALIP REMOTE_ADDR REMOTE_PORT
 	export TZ=UTC
-	PKI=$BATS_FILE_TMPDIR/pki
-	echo "$PKI/server.pem" >"$CONF/tls-cert"
-	echo "$PKI/server.key" >"$CONF/tls-key"
 	PORT=2525
 	LOG=$BATS_TEST_TMPDIR/bg.log
-}
-
-start_tcpserver() { # [smtp-recv options]
-	bg_start tcpserver -HR -l mx.example.test 127.0.0.1 "$PORT" smtp-recv "$@"
-	wait_for 10 port_open "$PORT"
-}
-
-start_socket_activate() { # [smtp-recv options]
-	bg_start systemd-socket-activate --accept --inetd -l "127.0.0.1:$PORT" -E SLUICE_CONF -E PATH -E TZ \
-		-E ASAN_OPTIONS smtp-recv "$@"
-	wait_for 10 port_open "$PORT"
 }
 
 one_queued() {
@@ -53,7 +40,7 @@ env_recording_chain() {
 
 @test "STARTTLS with swaks --tls (certificate chain verified): ESMTPS and the cipher in Received:, TLS facts in the environment" {
 	env_recording_chain
-	start_tcpserver
+	recv_tcpserver
 	run swaks --server 127.0.0.1 --port "$PORT" --helo client.example --timeout 20 --tls \
 		--tls-verify --tls-ca-path "$PKI/ca.pem" --tls-protocol tlsv1_3 \
 		--from alice@example.org --to bob@example.test --body 'secret words'
@@ -75,7 +62,7 @@ env_recording_chain() {
 }
 
 @test "Python smtplib starttls: STARTTLS offered once; after the handshake the session starts afresh (RFC 3207 4.2)" {
-	start_tcpserver
+	recv_tcpserver
 	run python3 - "$PORT" "$PKI/ca.pem" <<-'PY'
 		import smtplib, ssl, sys
 		ctx = ssl.create_default_context(cafile=sys.argv[2])
@@ -103,7 +90,7 @@ env_recording_chain() {
 }
 
 @test "STARTTLS injection (CVE-2011-0411): commands pipelined after STARTTLS are thrown away, not run under TLS" {
-	start_tcpserver
+	recv_tcpserver
 	run python3 - "$PORT" "$PKI/ca.pem" <<-'PY'
 		import socket, ssl, sys
 		def lines(f):
@@ -144,7 +131,7 @@ env_recording_chain() {
 
 @test "implicit TLS (-t) through systemd-socket-activate: swaks --tlsc and Python SMTP_SSL; a plaintext client hears nothing" {
 	env_recording_chain
-	start_socket_activate -t
+	recv_socket_activate -t
 	run swaks --server 127.0.0.1 --port "$PORT" --helo client.example --timeout 20 --tlsc \
 		--tls-verify --tls-ca-path "$PKI/ca.pem" --from a@example.org --to bob@example.test --body one
 	echo "$output"
@@ -174,7 +161,7 @@ env_recording_chain() {
 }
 
 @test "openssl s_client: TLS 1.2 and 1.3 accepted, 1.1 refused; tls-protocols and tls-ciphers are obeyed" {
-	start_tcpserver -t
+	recv_tcpserver -t
 	sc() { timeout 20 openssl s_client -connect "127.0.0.1:$PORT" -CAfile "$PKI/ca.pem" -brief "$@" </dev/null 2>&1; }
 	run sc -tls1_3
 	[[ "$output" == *"Protocol version: TLSv1.3"* ]]
@@ -196,7 +183,7 @@ env_recording_chain() {
 }
 
 @test "a certificate replaced between two connections takes effect without a restart" {
-	start_tcpserver
+	recv_tcpserver
 	subject() {
 		python3 - "$PORT" "$PKI/ca.pem" <<-'PY'
 			import smtplib, ssl, sys

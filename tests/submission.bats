@@ -15,12 +15,10 @@ setup_file() {
 
 setup() {
 	sluice_conf
+	sluice_tls_conf
 	sluice_users bob@example.test
 	unset RELAYCLIENT QMAILQUEUE TCPREMOTEIP TCPLOCALIP REMOTE_ADDR REMOTE_PORT
 	export TZ=UTC
-	PKI=$BATS_FILE_TMPDIR/pki
-	echo "$PKI/server.pem" >"$CONF/tls-cert"
-	echo "$PKI/server.key" >"$CONF/tls-key"
 	printf 'auth-delay 1\n' >"$CONF/limits"
 	# the checkpassword interface, by hand: user\0password\0timestamp\0 on fd 3
 	cat >"$BATS_TEST_TMPDIR/checker" <<-'SH'
@@ -43,17 +41,6 @@ setup() {
 	PORT=2587
 	LOG=$BATS_TEST_TMPDIR/bg.log
 	OUT=$BATS_TEST_TMPDIR/out
-}
-
-start_tcpserver() { # [smtp-recv options]
-	bg_start tcpserver -HR -l mx.example.test 127.0.0.1 "$PORT" smtp-recv "$@"
-	wait_for 10 port_open "$PORT"
-}
-
-start_socket_activate() { # [smtp-recv options]
-	bg_start systemd-socket-activate --accept --inetd -l "127.0.0.1:$PORT" -E SLUICE_CONF -E PATH -E TZ \
-		-E ASAN_OPTIONS smtp-recv "$@"
-	wait_for 10 port_open "$PORT"
 }
 
 swaks_tls() { # swaks options
@@ -79,7 +66,7 @@ session() {
 }
 
 @test "587: swaks STARTTLS + AUTH PLAIN with a checkpassword script; relay anywhere; ESMTPSA; AUTH_USER reaches the chain" {
-	start_tcpserver -s
+	recv_tcpserver -s
 	run swaks_tls --tls --auth PLAIN --auth-user alice@example.test --auth-password 'correct horse' \
 		--from alice@example.test --to carol@elsewhere.example --body 'submitted'
 	echo "$output"
@@ -97,7 +84,7 @@ session() {
 }
 
 @test "587: AUTH LOGIN with a wrong password is 535, then the right one is 235; the password is never logged" {
-	start_tcpserver -s
+	recv_tcpserver -s
 	run swaks_tls --tls --auth LOGIN --auth-user alice@example.test --auth-password 'wrong horse' \
 		--from alice@example.test --to carol@elsewhere.example
 	[ "$status" -ne 0 ]
@@ -115,7 +102,7 @@ session() {
 @test "465: implicit TLS through systemd-socket-activate, Python SMTP_SSL login with auth-check over a passwords table" {
 	echo "auth-check true" >"$CONF/checkpassword"
 	printf 'alice@example.test %s\n' "$(openssl passwd -6 'open sesame')" >"$CONF/passwords"
-	start_socket_activate -s -t
+	recv_socket_activate -s -t
 	run python3 - "$PORT" "$PKI/ca.pem" <<-'PY'
 		import smtplib, ssl, sys
 		ctx = ssl.create_default_context(cafile=sys.argv[2])
@@ -213,7 +200,7 @@ session() {
 }
 
 @test "port 25 with a checker: relaying only after AUTH, which is offered only under TLS" {
-	start_tcpserver
+	recv_tcpserver
 	run swaks_tls --tls --from alice@example.test --to carol@elsewhere.example
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"554 5.7.1 Relay access denied"* ]]
