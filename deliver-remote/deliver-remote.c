@@ -80,6 +80,7 @@ struct job {
 	size_t nrcpt;
 	struct route route;
 	struct str me, ca_file, password;
+	struct conf_list limits;
 	struct timeouts to;
 	unsigned long long max_addresses;
 	off_t msg_start;
@@ -105,6 +106,7 @@ struct session {
 	struct str why;       /* session failure text */
 	/* EHLO extensions */
 	char tls_version[32], tls_cipher[64]; /* kept for the log line */
+	int tls_failed;
 	int pipelining, eightbitmime, smtputf8, starttls, auth_plain, auth_login, has_size;
 	unsigned long long size;
 };
@@ -645,6 +647,7 @@ static int start_tls(struct session *s, int policy)
 	struct str err = STR_INIT;
 	s->tls = tlsio_client(s->fd, &o, j->to.command, &err);
 	if (!s->tls) {
+		s->tls_failed = 1; /* the connection is in no state for a QUIT */
 		why(s, "%s", err.s);
 		str_free(&err);
 		return policy == TLS_MAY ? S_RETRY_PLAIN : S_NEXT;
@@ -933,12 +936,16 @@ static int session(struct job *j, const char *host, const struct dns_ip *ip, int
 	result = transaction(&s);
 quit:
 	if (s.fd >= 0) {
-		if (result != S_RETRY_PLAIN && s.code > 0) {
-			/* a polite end; the answer does not matter */
+		if (s.code > 0 && !s.tls_failed) {
+			/* a polite end; the answer does not matter, the reason stays */
+			struct str keep = s.why;
+			memset(&s.why, 0, sizeof s.why);
 			bio_drop(&s.in);
 			bio_puts(&s.out, "QUIT\r\n");
 			if (send_flush(&s, 5000) == 0)
 				get_reply(&s, 5000, "QUIT");
+			str_free(&s.why);
+			s.why = keep;
 		}
 		if (s.tls)
 			tlsio_close(s.tls, 2000);
@@ -985,7 +992,7 @@ static int try_host(struct job *j, struct dns **d, const char *host, size_t *tri
 		ips.ip[0] = lit;
 		ips.n = 1;
 	} else {
-		if (!*d && !(*d = dns_open(NULL, &err)))
+		if (!*d && !(*d = dns_open(&j->limits, &err)))
 			r = DNS_TEMP;
 		else
 			r = dns_addrs(*d, host, AF_UNSPEC, &ips, &err);
@@ -1032,7 +1039,7 @@ static void deliver(struct job *j)
 			memmove(ip, ip + 5, strlen(ip + 5) + 1);
 		try_host(j, &d, ip, &tried);
 		free(ip);
-	} else if (!(d = dns_open(NULL, &err))) {
+	} else if (!(d = dns_open(&j->limits, &err))) {
 		str_copyb(&j->last_err, err.s, err.len);
 		j->temp_seen = 1;
 	} else {
@@ -1077,20 +1084,19 @@ static int valid_addr(const char *s)
 
 static int setup(struct job *j, struct str *err)
 {
-	struct conf_list limits = CONF_LIST_INIT;
-	if (conf_list_read("limits", &limits) < 0) {
+	struct conf_list *limits = &j->limits;
+	if (conf_list_read("limits", limits) < 0) {
 		str_catf(err, "4.3.5 unable to read limits: %s", strerror(errno));
 		return -1;
 	}
 	/* RFC 5321 4.5.3.2 */
-	j->to.connect = ms(&limits, "remote-connect-timeout", 60);
-	j->to.greeting = ms(&limits, "remote-greeting-timeout", 300);
-	j->to.command = ms(&limits, "remote-command-timeout", 300);
-	j->to.data_init = ms(&limits, "remote-data-timeout", 120);
-	j->to.data_block = ms(&limits, "remote-block-timeout", 180);
-	j->to.data_end = ms(&limits, "remote-dot-timeout", 600);
-	conf_limit(&limits, "remote-max-addresses", 10, &j->max_addresses);
-	conf_list_free(&limits);
+	j->to.connect = ms(limits, "remote-connect-timeout", 60);
+	j->to.greeting = ms(limits, "remote-greeting-timeout", 300);
+	j->to.command = ms(limits, "remote-command-timeout", 300);
+	j->to.data_init = ms(limits, "remote-data-timeout", 120);
+	j->to.data_block = ms(limits, "remote-block-timeout", 180);
+	j->to.data_end = ms(limits, "remote-dot-timeout", 600);
+	conf_limit(limits, "remote-max-addresses", 10, &j->max_addresses);
 
 	int r = conf_line("me", &j->me);
 	if (r < 0) {
@@ -1168,6 +1174,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < j.nrcpt; i++)
 		str_free(&j.rcpt[i].text);
 	free(j.rcpt);
+	conf_list_free(&j.limits);
 	str_free(&domain);
 	str_free(&err);
 	return 0;
