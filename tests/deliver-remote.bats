@@ -62,6 +62,11 @@ std_zone() {
 		relay.test A 127.0.0.6
 		noaddr.test MX 10 gone.test
 		one.test MX 10 mx1.example.test
+		equal.test MX 10 mx1.example.test
+		equal.test MX 10 mx2.example.test
+		v6.test MX 10 mx6.v6.test
+		mx6.v6.test AAAA ::1
+		mx6.v6.test A 127.0.0.8
 	EOF2
 }
 
@@ -143,6 +148,33 @@ rec() {
 	deliver example.test a@sender.test bob@example.test
 	[ "${lines[0]:0:1}" = s ]
 	[ "${lines[1]:0:1}" = Z ]
+}
+
+@test "MX: equal preferences are tried in random order" {
+	std_zone
+	peer 127.0.0.2 25 mx1
+	peer 127.0.0.3 25 mx2
+	for i in 1 2 3 4 5 6 7 8 9 10 11 12; do
+		deliver equal.test a@sender.test bob@equal.test
+		[ "${lines[0]:0:1}" = r ]
+	done
+	# both got some: fails with probability 2^-11
+	[ -s "$T/mx1.rec" ]
+	[ -s "$T/mx2.rec" ]
+}
+
+@test "IPv6 and IPv4: AAAA first, then A when IPv6 does not answer" {
+	std_zone
+	peer ::1 25 six
+	peer 127.0.0.8 25 four
+	deliver v6.test a@sender.test bob@v6.test
+	[ "${lines[0]}" = "rmx6.v6.test[::1] said: 250 2.0.0 ok queued" ]
+	bg_stop_all
+	std_zone
+	peer 127.0.0.8 25 fourb
+	deliver v6.test a@sender.test bob@v6.test
+	[ "${lines[0]}" = "rmx6.v6.test[127.0.0.8] said: 250 2.0.0 ok queued" ]
+	grep -q 'ip=::1 .*result=next' "$T/log"
 }
 
 @test "recipients: 250, 550 and 450 in one transaction give r, h and s" {
@@ -344,6 +376,17 @@ while True: s.recv(4096)'
 	deliver example.test a@sender.test bob@example.test
 	[ "${lines[0]:0:1}" = r ]
 	grep -q 'tls=none' "$T/log"
+}
+
+@test "TLS may: a failed handshake is retried on the same address without TLS" {
+	std_zone
+	peer 127.0.0.2 25 mx1 --tls-broken
+	deliver one.test a@sender.test bob@one.test
+	[ "${lines[0]}" = "rmx1.example.test[127.0.0.2] said: 250 2.0.0 ok queued" ]
+	grep -q '^<BROKEN TLS>' "$T/mx1.rec"
+	[ "$(grep -c '^EHLO' "$T/mx1.rec")" = 2 ]
+	[ "$(grep -c '^STARTTLS' "$T/mx1.rec")" = 1 ]
+	grep -q 'result=next reason=.*TLS handshake failed' "$T/log"
 }
 
 @test "TLS verify: the right CA and name pass; a wrong name or CA fails temporarily" {

@@ -28,6 +28,7 @@ p.add_argument("--no-pipelining", action="store_true")
 p.add_argument("--no-smtputf8", action="store_true")
 p.add_argument("--size", type=int, default=0, help="SIZE limit to announce")
 p.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
+p.add_argument("--tls-broken", action="store_true", help="offer STARTTLS, then hang up at the handshake")
 p.add_argument("--auth", help="USER:PASS accepted by AUTH")
 p.add_argument("--drop-at", help="close the connection on this command (e.g. DATA)")
 args = p.parse_args()
@@ -73,7 +74,7 @@ class Conn:
         ext.append("8BITMIME")
         if not args.no_smtputf8:
             ext.append("SMTPUTF8")
-        if args.tls and not self.tls:
+        if (args.tls or args.tls_broken) and not self.tls:
             ext.append("STARTTLS")
         if args.auth and self.tls:
             ext.append("AUTH PLAIN LOGIN")
@@ -97,6 +98,10 @@ class Conn:
                     self.sock.sendall(("\r\n".join(self.ehlo_lines()) + "\r\n").encode())
             elif verb == "HELO":
                 self.send("250 peer.test")
+            elif verb == "STARTTLS" and args.tls_broken:
+                self.send("220 2.0.0 go ahead")
+                self.record(b"<BROKEN TLS>\r\n")
+                return
             elif verb == "STARTTLS" and args.tls and not self.tls:
                 if self.buf:
                     self.send("501 5.5.1 pipelined STARTTLS")
