@@ -89,7 +89,6 @@ struct job {
 	/* outcome of the attempts so far, for recipients still pending */
 	struct str last_err;
 	int temp_seen;        /* some failure could go away by itself */
-	int delivered_text;   /* index+1 of a recipient whose r text is the K text */
 };
 
 struct session {
@@ -104,9 +103,9 @@ struct session {
 	struct str reply;     /* its lines joined by a space */
 	struct str lines;     /* its lines, LF-separated, for EHLO */
 	struct str why;       /* session failure text */
-	/* EHLO extensions */
 	char tls_version[32], tls_cipher[64]; /* kept for the log line */
 	int tls_failed;
+	/* EHLO extensions */
 	int pipelining, eightbitmime, smtputf8, starttls, auth_plain, auth_login, has_size;
 	unsigned long long size;
 };
@@ -423,13 +422,7 @@ static int sock_connect(const struct dns_ip *ip, unsigned port, int timeout_ms)
 		return fd;
 	if (errno != EINPROGRESS)
 		goto fail;
-	struct pollfd p = { .fd = fd, .events = POLLOUT };
-	int r;
-	while ((r = poll(&p, 1, timeout_ms)) < 0 && errno == EINTR)
-		;
-	if (r == 0)
-		errno = ETIMEDOUT;
-	if (r <= 0)
+	if (fd_wait(fd, POLLOUT, timeout_ms) < 0)
 		goto fail;
 	int soerr = 0;
 	socklen_t sl = sizeof soerr;

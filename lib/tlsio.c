@@ -45,23 +45,12 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* wait for libtls's want; timeout_ms < 0 forever.  0 or -1 with errno */
+/* wait for what libtls wants; 0 or -1 with errno (ETIMEDOUT) */
 static int wait_want(struct tlsio *t, ssize_t want, int timeout_ms)
 {
-	struct pollfd p;
-	p.fd = want == TLS_WANT_POLLIN ? t->rfd : t->wfd;
-	p.events = want == TLS_WANT_POLLIN ? POLLIN : POLLOUT;
-	for (;;) {
-		int r = poll(&p, 1, timeout_ms);
-		if (r > 0)
-			return 0;
-		if (r == 0) {
-			errno = ETIMEDOUT;
-			return -1;
-		}
-		if (errno != EINTR)
-			return -1;
-	}
+	if (want == TLS_WANT_POLLIN)
+		return fd_wait(t->rfd, POLLIN, timeout_ms);
+	return fd_wait(t->wfd, POLLOUT, timeout_ms);
 }
 
 static void set_err(struct tlsio *t, const char *what)
@@ -112,6 +101,21 @@ static void tlsio_free(struct tlsio *t)
 	free(t);
 }
 
+/* the end of connect or accept: t when set up and shaken hands, else NULL */
+static struct tlsio *established(struct tlsio *t, int setup_ok, struct tls *errctx, const char *what,
+				 int timeout_ms, struct str *err)
+{
+	if (!setup_ok) {
+		const char *e = errctx ? tls_error(errctx) : "out of memory";
+		str_catf(err, "%s: %s", what, e ? e : "unknown error");
+	}
+	if (!setup_ok || handshake(t, timeout_ms, err) < 0) {
+		tlsio_free(t);
+		return NULL;
+	}
+	return t;
+}
+
 static int configure_common(struct tls_config *cfg, const char *protocols, const char *ciphers, struct str *err)
 {
 	uint32_t proto;
@@ -159,18 +163,8 @@ struct tlsio *tlsio_client(int fd, const struct tlsio_client_opts *o, int timeou
 		tls_config_insecure_noverifyname(t->cfg);
 	}
 	t->ctx = tls_client();
-	if (!t->ctx || tls_configure(t->ctx, t->cfg) < 0 ||
-	    tls_connect_socket(t->ctx, fd, o->servername) < 0) {
-		const char *e = t->ctx ? tls_error(t->ctx) : "out of memory";
-		str_catf(err, "TLS setup failed: %s", e ? e : "unknown error");
-		tlsio_free(t);
-		return NULL;
-	}
-	if (handshake(t, timeout_ms, err) < 0) {
-		tlsio_free(t);
-		return NULL;
-	}
-	return t;
+	int ok = t->ctx && tls_configure(t->ctx, t->cfg) == 0 && tls_connect_socket(t->ctx, fd, o->servername) == 0;
+	return established(t, ok, t->ctx, "TLS setup failed", timeout_ms, err);
 }
 
 struct tlsio_server *tlsio_server_new(const char *cert_file, const char *key_file, const char *protocols,
@@ -224,55 +218,37 @@ struct tlsio *tlsio_accept(struct tlsio_server *s, int rfd, int wfd, int timeout
 		return NULL;
 	}
 	struct tlsio *t = tlsio_new(rfd, wfd);
-	if (tls_accept_fds(s->ctx, &t->ctx, rfd, wfd) < 0) {
-		const char *e = tls_error(s->ctx);
-		str_catf(err, "TLS accept failed: %s", e ? e : "unknown error");
-		tlsio_free(t);
-		return NULL;
+	int ok = tls_accept_fds(s->ctx, &t->ctx, rfd, wfd) == 0;
+	return established(t, ok, s->ctx, "TLS accept failed", timeout_ms, err);
+}
+
+/* one tls_read or tls_write, waiting as libtls asks, each wait bounded */
+static ssize_t tls_io(struct tlsio *t, void *rbuf, const void *wbuf, size_t n, int timeout_ms)
+{
+	for (;;) {
+		ssize_t r = rbuf ? tls_read(t->ctx, rbuf, n) : tls_write(t->ctx, wbuf, n);
+		if (r >= 0)
+			return r;
+		if (r != TLS_WANT_POLLIN && r != TLS_WANT_POLLOUT) {
+			set_err(t, rbuf ? "TLS read" : "TLS write");
+			errno = EPROTO;
+			return -1;
+		}
+		if (wait_want(t, r, timeout_ms) < 0) {
+			str_copys(&t->err, strerror(errno));
+			return -1;
+		}
 	}
-	if (handshake(t, timeout_ms, err) < 0) {
-		tlsio_free(t);
-		return NULL;
-	}
-	return t;
 }
 
 static ssize_t tls_bio_read(void *ctx, void *buf, size_t n, int timeout_ms)
 {
-	struct tlsio *t = ctx;
-	for (;;) {
-		ssize_t r = tls_read(t->ctx, buf, n);
-		if (r >= 0)
-			return r;
-		if (r != TLS_WANT_POLLIN && r != TLS_WANT_POLLOUT) {
-			set_err(t, "TLS read");
-			errno = EPROTO;
-			return -1;
-		}
-		if (wait_want(t, r, timeout_ms) < 0) {
-			str_copys(&t->err, strerror(errno));
-			return -1;
-		}
-	}
+	return tls_io(ctx, buf, NULL, n, timeout_ms);
 }
 
 static ssize_t tls_bio_write(void *ctx, const void *buf, size_t n, int timeout_ms)
 {
-	struct tlsio *t = ctx;
-	for (;;) {
-		ssize_t r = tls_write(t->ctx, buf, n);
-		if (r >= 0)
-			return r;
-		if (r != TLS_WANT_POLLIN && r != TLS_WANT_POLLOUT) {
-			set_err(t, "TLS write");
-			errno = EPROTO;
-			return -1;
-		}
-		if (wait_want(t, r, timeout_ms) < 0) {
-			str_copys(&t->err, strerror(errno));
-			return -1;
-		}
-	}
+	return tls_io(ctx, NULL, buf, n, timeout_ms);
 }
 
 const struct bio_ops tlsio_bio_ops = { tls_bio_read, tls_bio_write };
