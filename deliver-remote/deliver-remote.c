@@ -1168,6 +1168,14 @@ int main(int argc, char **argv)
 		str_free(&j.rcpt[i].text);
 	free(j.rcpt);
 	conf_list_free(&j.limits);
+	if (j.password.s)
+		memset(j.password.s, 0, j.password.cap);
+	str_free(&j.password);
+	str_free(&j.me);
+	str_free(&j.ca_file);
+	str_free(&j.last_err);
+	str_free(&j.route.host);
+	str_free(&j.route.auth_user);
 	str_free(&domain);
 	str_free(&err);
 	return 0;

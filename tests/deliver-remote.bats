@@ -84,6 +84,8 @@ deliver() {
 	mv "$T/msg.log" "$T/log"
 	echo "$output"
 	cat "$T/log"
+	# under make SANITIZE=1, any finding fails the test
+	! grep -q 'Sanitizer\|runtime error' "$T/log"
 }
 
 # reports LINE...: the reports are exactly these lines
@@ -455,7 +457,10 @@ while True: s.recv(4096)'
 }
 
 @test "lib/tlsio server side: deliver-remote talks TLS to a tlsio server under tcpserver" {
-	cc -std=c11 -D_GNU_SOURCE -I"$TOP/lib" -o "$T/tls-server" "$TOP/tests/peers/tls-server.c" \
+	# built like the library was (make SANITIZE=1 or not)
+	san=
+	nm "$TOP/lib/libsluice.a" 2>/dev/null | grep -q __asan_init && san=-fsanitize=address,undefined
+	cc -std=c11 -D_GNU_SOURCE $san -I"$TOP/lib" -o "$T/tls-server" "$TOP/tests/peers/tls-server.c" \
 		"$TOP/lib/libsluice.a" -ltls
 	bg_start tcpserver -q 127.0.0.7 2525 "$T/tls-server" "$CERTS/mx1.crt" "$CERTS/mx1.key" "$T/dump"
 	wait_for 10 port_open 2525 127.0.0.7
