@@ -457,11 +457,7 @@ while True: s.recv(4096)'
 }
 
 @test "lib/tlsio server side: deliver-remote talks TLS to a tlsio server under tcpserver" {
-	# built like the library was (make SANITIZE=1 or not)
-	san=
-	nm "$TOP/lib/libsluice.a" 2>/dev/null | grep -q __asan_init && san=-fsanitize=address,undefined
-	cc -std=c11 -D_GNU_SOURCE $san -I"$TOP/lib" -o "$T/tls-server" "$TOP/tests/peers/tls-server.c" \
-		"$TOP/lib/libsluice.a" -ltls
+	build_driver "$TOP/tests/peers/tls-server.c" "$T/tls-server" -ltls
 	bg_start tcpserver -q 127.0.0.7 2525 "$T/tls-server" "$CERTS/mx1.crt" "$CERTS/mx1.key" "$T/dump"
 	wait_for 10 port_open 2525 127.0.0.7
 	echo "$CERTS/ca.crt" >"$CONF/tls-ca-file"
