@@ -1119,10 +1119,56 @@ static int setup(struct job *j, struct str *err)
 	return 0;
 }
 
+/*
+ * -n: check the configuration this program reads (every routes line, the
+ * secrets of every auth= user, the nameservers, the CA file, the limits);
+ * each problem on stderr, exit 111 when there was one.
+ */
+static int check_config(void)
+{
+	struct job j;
+	struct conf_list routes = CONF_LIST_INIT;
+	struct str err = STR_INIT;
+	int bad = 0;
+	memset(&j, 0, sizeof j);
+	j.domain = "example.invalid";
+	if (setup(&j, &err) < 0) {
+		warn_msg("%s", err.s);
+		bad = 1;
+	}
+	if (conf_list_read("routes", &routes) < 0)
+		die_sys(EXIT_SYS, "unable to read routes");
+	for (size_t i = 0; i < routes.n; i++) {
+		str_truncate(&err, 0);
+		if (parse_route(routes.item[i], &j.route) < 0) {
+			warn_msg("routes: bad line: %s", routes.item[i]);
+			bad = 1;
+		} else if (j.route.auth_user.len && load_password(&j, &err) < 0) {
+			warn_msg("%s", err.s);
+			bad = 1;
+		}
+	}
+	str_truncate(&err, 0);
+	struct dns *d = dns_open(&j.limits, &err);
+	if (!d) {
+		warn_msg("%s", err.s);
+		bad = 1;
+	}
+	dns_close(d);
+	if (j.ca_file.len && access(j.ca_file.s, R_OK) < 0) {
+		warn_sys("unable to read the CA file %s", j.ca_file.s);
+		bad = 1;
+	}
+	return bad ? EXIT_SYS : 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 2 && !strcmp(argv[1], "-n"))
+		return check_config();
 	if (argc < 4) {
 		fprintf(stderr, "usage: deliver-remote DOMAIN SENDER RECIPIENT... < message\n");
+		fprintf(stderr, "       deliver-remote -n\n");
 		return EXIT_USAGE;
 	}
 	signal(SIGPIPE, SIG_IGN);

@@ -105,6 +105,27 @@ rec() {
 	[ "$status" -eq 100 ]
 }
 
+@test "-n checks routes, secrets, nameservers and the CA file" {
+	printf '* relay.test:587 tls=verify auth=u\nexample.test - tls=maybe\n' >"$CONF/routes"
+	echo "$BATS_TEST_TMPDIR/nonexistent.crt" >"$CONF/tls-ca-file"
+	echo "not-an-ip" >"$CONF/nameservers"
+	run deliver-remote -n
+	echo "$output"
+	[ "$status" -eq 111 ]
+	[[ "$output" == *"routes: bad line: example.test - tls=maybe"* ]]
+	[[ "$output" == *"no password for u"* || "$output" == *"unable to read"*"secrets"* ]]
+	[[ "$output" == *"nameservers: bad line: not-an-ip"* ]]
+	[[ "$output" == *"unable to read the CA file"* ]]
+	printf '* relay.test:587 tls=verify auth=u\n' >"$CONF/routes"
+	printf 'u secret\n' >"$CONF/secrets"
+	chmod 600 "$CONF/secrets"
+	echo 127.0.0.1 >"$CONF/nameservers"
+	rm "$CONF/tls-ca-file"
+	run deliver-remote -n
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+}
+
 @test "MX: the lowest preference gets the mail" {
 	std_zone
 	peer 127.0.0.2 25 mx1
