@@ -753,6 +753,24 @@ static int needs_utf8(const char *s)
 	return 0;
 }
 
+/*
+ * A reply to DATA or to the end of data decides every accepted recipient:
+ * 5xx h, 2xx ok_status, anything else s.  421 (the server is closing) is
+ * no verdict on the message: move on to the next address.
+ */
+static int settle(struct session *s, int c, char ok_status, struct str *text)
+{
+	said(s, text);
+	if (c == 421) {
+		str_copys(&s->why, text->s);
+		return S_NEXT;
+	}
+	for (size_t i = 0; i < s->j->nrcpt; i++)
+		if (s->j->rcpt[i].accepted)
+			set_status(&s->j->rcpt[i], c >= 500 ? 'h' : c >= 200 && c < 300 ? ok_status : 's', text->s);
+	return S_DONE;
+}
+
 /* every pending recipient, in one transaction */
 static int transaction(struct session *s)
 {
@@ -835,6 +853,11 @@ static int transaction(struct session *s)
 			goto out;
 		}
 		said(s, &text);
+		if (c == 421) { /* the server is going away: not this recipient's fault */
+			str_copys(&s->why, text.s);
+			result = S_NEXT;
+			goto out;
+		}
 		if (c >= 200 && c < 300) {
 			r->accepted = 1;
 			accepted++;
@@ -851,10 +874,7 @@ static int transaction(struct session *s)
 		goto out;
 	}
 	if (c != 354) {
-		said(s, &text);
-		for (size_t i = 0; i < j->nrcpt; i++)
-			if (j->rcpt[i].accepted)
-				set_status(&j->rcpt[i], c >= 500 ? 'h' : 's', text.s);
+		result = settle(s, c, 's', &text);
 		goto out;
 	}
 	result = put_body(s);
@@ -865,10 +885,7 @@ static int transaction(struct session *s)
 		result = S_NEXT; /* not known to be delivered: try again elsewhere */
 		goto out;
 	}
-	said(s, &text);
-	for (size_t i = 0; i < j->nrcpt; i++)
-		if (j->rcpt[i].accepted)
-			set_status(&j->rcpt[i], c >= 200 && c < 300 ? 'r' : c >= 500 ? 'h' : 's', text.s);
+	result = settle(s, c, 'r', &text);
 out:
 	for (size_t i = 0; i < j->nrcpt; i++)
 		j->rcpt[i].accepted = 0;

@@ -165,6 +165,18 @@ rec() {
 	grep -q 'connection closed after DATA' "$T/log"
 }
 
+@test "MX: 421 (closing) to RCPT or at the end of data moves on; plain 4xx does not" {
+	std_zone
+	peer 127.0.0.2 25 mx1 --rcpt "bob@example.test=421 4.3.2 shutting down" \
+		--rcpt "carl@example.test=451 4.3.0 later"
+	peer 127.0.0.3 25 mx2
+	deliver example.test a@sender.test carl@example.test bob@example.test
+	reports "smx1.example.test[127.0.0.2] said: 451 4.3.0 later" \
+		"rmx2.example.test[127.0.0.3] said: 250 2.0.0 ok queued" \
+		"Kmx2.example.test[127.0.0.3] said: 250 2.0.0 ok queued"
+	! grep -q 'carl' "$T/mx2.rec"
+}
+
 @test "MX: a 5xx greeting everywhere fails permanently; with one host down, temporarily" {
 	std_zone
 	peer 127.0.0.2 25 mx1 --greeting "554 5.7.1 go away"
