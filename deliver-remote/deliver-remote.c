@@ -604,7 +604,7 @@ static int hello(struct session *s)
 		str_copys(&line, "HELO ");
 		str_cats(&line, s->j->me.s);
 		c = command(s, "HELO", line.s);
-		parse_ehlo(s); /* nothing: HELO offers no extensions */
+		/* HELO offers no extensions */
 		s->pipelining = s->starttls = s->eightbitmime = s->smtputf8 = 0;
 		s->has_size = s->auth_plain = s->auth_login = 0;
 	}
