@@ -429,6 +429,15 @@ while True: s.recv(4096)'
 	grep -q 'result=next reason=.*TLS handshake failed' "$T/log"
 }
 
+@test "TLS: data after the STARTTLS reply (command injection) ends the session" {
+	std_zone
+	peer 127.0.0.2 25 mx1 --tls-inject
+	deliver one.test a@sender.test bob@one.test
+	reports "smx1.example.test[127.0.0.2]: sent data after the STARTTLS reply" \
+		"Zmx1.example.test[127.0.0.2]: sent data after the STARTTLS reply"
+	! grep -q '^MAIL' "$T/mx1.rec"
+}
+
 @test "TLS verify: the right CA and name pass; a wrong name or CA fails temporarily" {
 	std_zone
 	peer 127.0.0.2 25 mx1 --tls "$CERTS/mx1.crt" "$CERTS/mx1.key"
@@ -468,6 +477,12 @@ while True: s.recv(4096)'
 	[ "${lines[0]:0:1}" = r ]
 	grep -q "^AUTH PLAIN $(printf '\0relayuser\0pa ss#word' | base64)" "$T/relay.rec"
 	! grep -q 'pa ss' "$T/log"
+	bg_stop_all
+	peer 127.0.0.6 587 relay2 --tls "$CERTS/mx1.crt" "$CERTS/mx1.key" --auth "relayuser:pa ss#word" \
+		--auth-mechs LOGIN
+	deliver example.test a@sender.test bob@example.test
+	[ "${lines[0]:0:1}" = r ]
+	grep -q "^AUTH LOGIN" "$T/relay2.rec"
 	chmod 644 "$CONF/secrets"
 	deliver example.test a@sender.test bob@example.test
 	[[ "${lines[0]}" == "srefusing "*"secrets: readable by others" ]]
@@ -475,7 +490,7 @@ while True: s.recv(4096)'
 	echo "* [127.0.0.6]:587 tls=none auth=relayuser" >"$CONF/routes"
 	deliver example.test a@sender.test bob@example.test
 	[ "${lines[0]}" = "s127.0.0.6[127.0.0.6]: refusing to send a password without TLS" ]
-	[ "$(grep -c '^AUTH' "$T/relay.rec")" = 1 ]
+	[ "$(grep -c '^AUTH' "$T/relay2.rec")" = 1 ]
 }
 
 @test "smtp-sink (Postfix) as a real peer receives the message intact" {

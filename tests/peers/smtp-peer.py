@@ -29,6 +29,9 @@ p.add_argument("--no-smtputf8", action="store_true")
 p.add_argument("--size", type=int, default=0, help="SIZE limit to announce")
 p.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
 p.add_argument("--tls-broken", action="store_true", help="offer STARTTLS, then hang up at the handshake")
+p.add_argument("--tls-inject", action="store_true",
+               help="send a forged reply in the same write as the STARTTLS 220")
+p.add_argument("--auth-mechs", default="PLAIN LOGIN")
 p.add_argument("--auth", help="USER:PASS accepted by AUTH")
 p.add_argument("--drop-at", help="close the connection on this command (e.g. DATA)")
 args = p.parse_args()
@@ -74,10 +77,10 @@ class Conn:
         ext.append("8BITMIME")
         if not args.no_smtputf8:
             ext.append("SMTPUTF8")
-        if (args.tls or args.tls_broken) and not self.tls:
+        if (args.tls or args.tls_broken or args.tls_inject) and not self.tls:
             ext.append("STARTTLS")
         if args.auth and self.tls:
-            ext.append("AUTH PLAIN LOGIN")
+            ext.append("AUTH " + args.auth_mechs)
         return ["250-" + e for e in ext[:-1]] + ["250 " + ext[-1]]
 
     def run(self):
@@ -98,6 +101,8 @@ class Conn:
                     self.sock.sendall(("\r\n".join(self.ehlo_lines()) + "\r\n").encode())
             elif verb == "HELO":
                 self.send("250 peer.test")
+            elif verb == "STARTTLS" and args.tls_inject:
+                self.sock.sendall(b"220 2.0.0 go ahead\r\n250 2.0.0 forged\r\n")
             elif verb == "STARTTLS" and args.tls_broken:
                 self.send("220 2.0.0 go ahead")
                 self.record(b"<BROKEN TLS>\r\n")
