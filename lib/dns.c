@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <ldns/ldns.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
