@@ -37,7 +37,7 @@ ssize_t fd_read_timeout(int fd, void *buf, size_t n, int timeout_ms)
 		ssize_t r = read(fd, buf, n);
 		if (r >= 0 || (errno != EINTR && errno != EAGAIN))
 			return r;
-		if (errno == EAGAIN && timeout_ms < 0 && wait_fd(fd, POLLIN, -1) < 0)
+		if (errno == EAGAIN && timeout_ms < 0 && fd_wait(fd, POLLIN, -1) < 0)
 			return -1;
 	}
 }
@@ -50,7 +50,7 @@ ssize_t fd_write_timeout(int fd, const void *buf, size_t n, int timeout_ms)
 		ssize_t r = write(fd, buf, n);
 		if (r >= 0 || (errno != EINTR && errno != EAGAIN))
 			return r;
-		if (errno == EAGAIN && timeout_ms < 0 && wait_fd(fd, POLLOUT, -1) < 0)
+		if (errno == EAGAIN && timeout_ms < 0 && fd_wait(fd, POLLOUT, -1) < 0)
 			return -1;
 	}
 }
