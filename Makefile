@@ -56,9 +56,11 @@ check: all
 DEPS := build-essential pkg-config bats ucspi-tcp swaks python3 \
 	libtls-dev libcdb-dev tinycdb libldns-dev ldnsutils libspf2-dev \
 	libopendkim-dev python3-dkim iproute2 openssl systemd procps psmisc \
-	util-linux netcat-openbsd whois
+	util-linux netcat-openbsd whois postfix
 deps:
 	apt-get update
+	# postfix is only here for smtp-sink (a test peer): no mail system may start
+	echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEPS)
 
 # a local instance from the checkout (see scripts/demo and README.md)

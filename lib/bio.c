@@ -9,7 +9,7 @@
 #include "alloc.h"
 #include "bio.h"
 
-static int wait_fd(int fd, short events, int timeout_ms)
+int fd_wait(int fd, short events, int timeout_ms)
 {
 	struct pollfd p = { .fd = fd, .events = events };
 	for (;;) {
@@ -32,12 +32,12 @@ static int wait_fd(int fd, short events, int timeout_ms)
 ssize_t fd_read_timeout(int fd, void *buf, size_t n, int timeout_ms)
 {
 	for (;;) {
-		if (timeout_ms >= 0 && wait_fd(fd, POLLIN, timeout_ms) < 0)
+		if (timeout_ms >= 0 && fd_wait(fd, POLLIN, timeout_ms) < 0)
 			return -1;
 		ssize_t r = read(fd, buf, n);
 		if (r >= 0 || (errno != EINTR && errno != EAGAIN))
 			return r;
-		if (errno == EAGAIN && timeout_ms < 0 && wait_fd(fd, POLLIN, -1) < 0)
+		if (errno == EAGAIN && timeout_ms < 0 && fd_wait(fd, POLLIN, -1) < 0)
 			return -1;
 	}
 }
@@ -45,12 +45,12 @@ ssize_t fd_read_timeout(int fd, void *buf, size_t n, int timeout_ms)
 ssize_t fd_write_timeout(int fd, const void *buf, size_t n, int timeout_ms)
 {
 	for (;;) {
-		if (timeout_ms >= 0 && wait_fd(fd, POLLOUT, timeout_ms) < 0)
+		if (timeout_ms >= 0 && fd_wait(fd, POLLOUT, timeout_ms) < 0)
 			return -1;
 		ssize_t r = write(fd, buf, n);
 		if (r >= 0 || (errno != EINTR && errno != EAGAIN))
 			return r;
-		if (errno == EAGAIN && timeout_ms < 0 && wait_fd(fd, POLLOUT, -1) < 0)
+		if (errno == EAGAIN && timeout_ms < 0 && fd_wait(fd, POLLOUT, -1) < 0)
 			return -1;
 	}
 }

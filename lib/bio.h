@@ -64,6 +64,8 @@ int bio_flush(struct bio *b);
 /* plain-fd helpers with a deadline, used by the default ops */
 ssize_t fd_read_timeout(int fd, void *buf, size_t n, int timeout_ms);
 ssize_t fd_write_timeout(int fd, const void *buf, size_t n, int timeout_ms);
+/* poll fd for events (POLLIN/POLLOUT) up to timeout_ms (<0 forever); 0, or -1 with errno (ETIMEDOUT) */
+int fd_wait(int fd, short events, int timeout_ms);
 /* write everything or fail; 0 or -1 */
 int fd_write_all(int fd, const void *buf, size_t n);
 

@@ -130,3 +130,12 @@ sluice_tls_conf() {
 	echo "$PKI/server.pem" >"$CONF/tls-cert"
 	echo "$PKI/server.key" >"$CONF/tls-key"
 }
+
+# build_driver SOURCE OUTPUT [LIBS...]: compile a test driver against lib/,
+# with the sanitizers when the library was built with them (make SANITIZE=1)
+build_driver() {
+	local src=$1 out=$2 san=
+	shift 2
+	nm "$TOP/lib/libsluice.a" 2>/dev/null | grep -q __asan_init && san=-fsanitize=address,undefined
+	cc -std=c11 -D_GNU_SOURCE $san -I"$TOP/lib" -o "$out" "$src" "$TOP/lib/libsluice.a" "$@"
+}
