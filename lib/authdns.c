@@ -104,18 +104,27 @@ void authdns_close(struct authdns *d)
 	free(d);
 }
 
-/* a name ldns can put in a query: printable, no empty label, sane lengths */
+/*
+ * The name as ldns reads it: a DNS label may hold any octet (SPF macros
+ * can expand to spaces), so everything ldns would take as syntax is
+ * written as \DDD.  Empty labels and overlong names are no names at all.
+ */
 static ldns_rdf *query_name(const char *name)
 {
 	size_t n = strlen(name);
-	if (n == 0 || n > 253 + 1)
+	if (n == 0 || n > 254 || name[0] == '.' || strstr(name, ".."))
 		return NULL;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)name[i] <= ' ' || (unsigned char)name[i] >= 127)
-			return NULL;
-	if (name[0] == '.' || strstr(name, ".."))
-		return NULL;
-	return ldns_dname_new_frm_str(name);
+	struct str esc = STR_INIT;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (c <= ' ' || c >= 127 || strchr("\"();\\@$", c))
+			str_catf(&esc, "\\%03u", c);
+		else
+			str_catc(&esc, (char)c);
+	}
+	ldns_rdf *r = ldns_dname_new_frm_str(esc.s);
+	str_free(&esc);
+	return r;
 }
 
 enum authdns_status authdns_query(struct authdns *d, const char *name, ldns_rr_type type,

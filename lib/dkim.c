@@ -111,10 +111,10 @@ struct sdkim *sdkim_sign_new(const char *domain, const char *selector, const cha
 		*err = "unable to start libopendkim";
 		return NULL;
 	}
-	if (dkim_options(d->lib, DKIM_OP_SETOPT, DKIM_OPTS_SIGNHDRS, (void *)sign_headers, sizeof sign_headers) !=
+	if (dkim_options(d->lib, DKIM_OP_SETOPT, DKIM_OPTS_SIGNHDRS, (void *)sign_headers, sizeof(char **)) !=
 		    DKIM_STAT_OK ||
 	    dkim_options(d->lib, DKIM_OP_SETOPT, DKIM_OPTS_OVERSIGNHDRS, (void *)oversign_headers,
-			 sizeof oversign_headers) != DKIM_STAT_OK) {
+			 sizeof(char **)) != DKIM_STAT_OK) {
 		*err = "unable to set the header fields to sign";
 		sdkim_free(d);
 		return NULL;

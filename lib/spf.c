@@ -51,6 +51,9 @@ static SPF_dns_rr_t *layer_lookup(SPF_dns_server_t *server, const char *domain, 
 	(void)should_cache;
 	struct authdns *dns = server->hook;
 	ldns_rr_list *rrs;
+	/* RFC 7208 3.1 retired the SPF RR type: policies live in TXT only */
+	if (type == ns_t_spf)
+		return SPF_dns_rr_new_init(server, domain, type, 0, NO_DATA);
 	enum authdns_status st = authdns_query(dns, domain, (ldns_rr_type)type, &rrs);
 	switch (st) {
 	case AUTHDNS_NXDOMAIN:

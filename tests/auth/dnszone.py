@@ -44,7 +44,9 @@ def txt_rdata(value):
 
 def fqdn(name):
     name = name.rstrip('.').lower()
-    return name + '.'
+    out = ''.join('\\%03d' % b if b <= 0x20 or b >= 0x7F or chr(b) in '"();\\@$' else chr(b)
+                  for b in name.encode())
+    return out + '.'
 
 
 def usable(name):
@@ -53,8 +55,6 @@ def usable(name):
         return False
     for label in n.split('.'):
         if not label or len(label) > 63:
-            return False
-        if any(ord(c) <= 0x20 or ord(c) >= 0x7F or c in '"\\;()' for c in label):
             return False
     return True
 
@@ -82,8 +82,8 @@ def testns(records):
         key = fqdn(name)
         z = zone.setdefault(key, [])
         for rtype, value in rrs:
-            if rtype == 'TIMEOUT':
-                timeout.add(key)
+            if rtype == 'TIMEOUT' or value == 'TIMEOUT':
+                timeout.add(key if rtype == 'TIMEOUT' else (key, rtype))
             elif rtype == 'MX' or rtype == 'CNAME' or rtype == 'PTR':
                 host = value[1] if rtype == 'MX' else value
                 if str(host).strip('.') and not usable(str(host)):
@@ -105,12 +105,10 @@ def testns(records):
         out.append('ENTRY_END')
         out.append('')
 
-    for name in sorted(timeout):
-        out.append('ENTRY_BEGIN\nMATCH opcode qname\nADJUST copy_id\nREPLY QR RD RA SERVFAIL\n'
-                   'SECTION QUESTION\n%s IN TXT\nENTRY_END\n' % name)
+    for key in sorted(k for k in timeout if isinstance(k, tuple)):
+        out.append('ENTRY_BEGIN\nMATCH opcode qtype qname\nADJUST copy_id\nREPLY QR RD RA SERVFAIL\n'
+                   'SECTION QUESTION\n%s IN %s\nENTRY_END\n' % key)
     for name, rrs in zone.items():
-        if name in timeout:
-            continue
         types = sorted({t for t, _ in rrs} | {'A', 'AAAA', 'MX', 'TXT', 'PTR', 'SPF'})
         for qtype in types:
             answer, cur, seen = [], name, set()
@@ -128,9 +126,9 @@ def testns(records):
                 cur = fqdn(cname[0])
             if answer:
                 entry(qtype, name, 'NOERROR', answer)
-        # the name exists: other types get an empty answer
-        out.append('ENTRY_BEGIN\nMATCH opcode qname\nADJUST copy_id\nREPLY QR RD RA NOERROR\n'
-                   'SECTION QUESTION\n%s IN TXT\nENTRY_END\n' % name)
+        # the name exists: other types get an empty answer, or time out
+        out.append('ENTRY_BEGIN\nMATCH opcode qname\nADJUST copy_id\nREPLY QR RD RA %s\n'
+                   'SECTION QUESTION\n%s IN TXT\nENTRY_END\n' % ('SERVFAIL' if name in timeout else 'NOERROR', name))
     out.append('ENTRY_BEGIN\nMATCH opcode\nADJUST copy_id\nREPLY QR RD RA NXDOMAIN\nENTRY_END\n')
     return '\n'.join(out) + '\n'
 
