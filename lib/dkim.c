@@ -21,6 +21,7 @@ struct sdkim {
 	DKIM *dkim;
 	struct authdns *dns;
 	int cr;            /* the last body byte fed was CR */
+	int tryagain;      /* a key lookup failed temporarily */
 	struct str buf;    /* CRLF conversion */
 };
 
@@ -172,8 +173,13 @@ int sdkim_header(struct sdkim *d, const char *field, size_t len)
 int sdkim_eoh(struct sdkim *d)
 {
 	DKIM_STAT st = dkim_eoh(d->dkim);
-	/* no signature is a verdict (none), not a failure to process */
-	return st == DKIM_STAT_OK || st == DKIM_STAT_NOSIG ? 0 : -1;
+	if (st == DKIM_STAT_CBTRYAGAIN || st == DKIM_STAT_KEYFAIL)
+		d->tryagain = 1;
+	/* no signature, or no key, is a verdict, not a failure to process */
+	return st == DKIM_STAT_SYNTAX || st == DKIM_STAT_NORESOURCE || st == DKIM_STAT_INTERNAL ||
+			       st == DKIM_STAT_INVALID
+		       ? -1
+		       : 0;
 }
 
 int sdkim_body(struct sdkim *d, const char *buf, size_t len)
@@ -185,9 +191,13 @@ int sdkim_body(struct sdkim *d, const char *buf, size_t len)
 	return st == DKIM_STAT_OK || st == DKIM_STAT_NOSIG ? 0 : -1;
 }
 
-static enum sdkim_res classify(DKIM_SIGINFO *sig)
+static enum sdkim_res classify(DKIM_SIGINFO *sig, int tryagain)
 {
 	int err = dkim_sig_geterror(sig);
+	/* libopendkim leaves no error code on a signature whose key lookup said "try again" */
+	if (tryagain && (err == DKIM_SIGERROR_UNKNOWN || !(dkim_sig_getflags(sig) & DKIM_SIGFLAG_KEYLOADED)) &&
+	    err != DKIM_SIGERROR_NOKEY)
+		return SDKIM_TEMPERROR;
 	if (err == DKIM_SIGERROR_OK && (dkim_sig_getflags(sig) & DKIM_SIGFLAG_PASSED) &&
 	    dkim_sig_getbh(sig) == DKIM_SIGBH_MATCH)
 		return SDKIM_PASS;
@@ -232,8 +242,11 @@ int sdkim_verify_eom(struct sdkim *d, struct sdkim_sig **out, size_t *n)
 	DKIM_STAT st = dkim_eom(d->dkim, NULL);
 	if (st == DKIM_STAT_NOSIG)
 		return 0;
+	if (st == DKIM_STAT_CBTRYAGAIN || st == DKIM_STAT_KEYFAIL)
+		d->tryagain = 1;
 	DKIM_SIGINFO **sigs;
 	int nsigs = 0;
+	/* a failed key fetch ends dkim_eom early, yet every signature still has its verdict */
 	if (dkim_getsiglist(d->dkim, &sigs, &nsigs) != DKIM_STAT_OK || nsigs <= 0)
 		return st == DKIM_STAT_OK || st == DKIM_STAT_BADSIG ? 0 : -1;
 	*out = xcalloc((size_t)nsigs, sizeof **out);
@@ -242,7 +255,7 @@ int sdkim_verify_eom(struct sdkim *d, struct sdkim_sig **out, size_t *n)
 		struct sdkim_sig *s = &(*out)[(*n)++];
 		if (!(dkim_sig_getflags(sig) & DKIM_SIGFLAG_PROCESSED))
 			dkim_sig_process(d->dkim, sig);
-		s->result = classify(sig);
+		s->result = classify(sig, d->tryagain);
 		copy_tag(s->domain, sizeof s->domain, dkim_sig_getdomain(sig));
 		copy_tag(s->selector, sizeof s->selector, dkim_sig_getselector(sig));
 		copy_tag(s->identity, sizeof s->identity, dkim_sig_gettagvalue(sig, 0, (u_char *)"i"));
@@ -258,6 +271,8 @@ int sdkim_verify_eom(struct sdkim *d, struct sdkim_sig **out, size_t *n)
 			s->keybits = bits;
 		if (s->result == SDKIM_PASS)
 			s->reason = "";
+		else if (s->result == SDKIM_TEMPERROR)
+			s->reason = "key lookup failed temporarily";
 		else if (dkim_sig_geterror(sig) == DKIM_SIGERROR_OK && dkim_sig_getbh(sig) == DKIM_SIGBH_MISMATCH)
 			s->reason = "body hash did not verify";
 		else

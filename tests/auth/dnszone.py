@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Zone data to an ldns-testns data file.
 
 ldns-testns answers from canned entries matched first to last; this turns

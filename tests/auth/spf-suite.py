@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Run the RFC 7208 test suite (python3-spf's rfc7208-tests.yml) against
 `mail-auth spf`, each scenario's zone data served by its own ldns-testns.
 
