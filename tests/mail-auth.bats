@@ -27,14 +27,14 @@ brisbane._domainkey.football.example.com TXT v=DKIM1; k=ed25519; p=11qYAYKxCrfVS
 test._domainkey.football.example.com TXT $(cat $DKIMDATA/test.txt)
 broken._domainkey.example.org TIMEOUT
 _dmarc.example.org TXT v=DMARC1; p=reject
-_dmarc.parent.test TXT v=DMARC1; p=reject; sp=quarantine
+_dmarc.example.net TXT v=DMARC1; p=reject; sp=quarantine
 _dmarc.other.net TXT v=DMARC1; p=none
 _dmarc.example.co.uk TXT v=DMARC1; p=reject
-_dmarc.strict.test TXT v=DMARC1; p=quarantine; adkim=s; aspf=s
-rsa._domainkey.strict.test TXT $(cat "$KEYS/rsa.txt")
-rsa._domainkey.mail.strict.test TXT $(cat "$KEYS/rsa.txt")
-_dmarc.relaxed.test TXT v=DMARC1; p=reject; sp=none
-rsa._domainkey.relaxed.test TXT $(cat "$KEYS/rsa.txt")
+_dmarc.example.com TXT v=DMARC1; p=quarantine; adkim=s; aspf=s
+rsa._domainkey.example.com TXT $(cat "$KEYS/rsa.txt")
+rsa._domainkey.mail.example.com TXT $(cat "$KEYS/rsa.txt")
+_dmarc.example.info TXT v=DMARC1; p=reject; sp=none
+rsa._domainkey.example.info TXT $(cat "$KEYS/rsa.txt")
 nullmx.example.org MX 0 .
 example.org MX 10 mx.example.org
 mx.example.org A 192.0.2.25
@@ -171,15 +171,15 @@ cross_check() {
 }
 
 @test "DMARC: sp= applies to a subdomain found through the organizational domain" {
-	msg 'Alice <alice@news.parent.test>' | sign other.net rsa rsa.key rsa >"$BATS_TEST_TMPDIR/s"
+	msg 'Alice <alice@news.example.net>' | sign other.net rsa rsa.key rsa >"$BATS_TEST_TMPDIR/s"
 	cross_check "$BATS_TEST_TMPDIR/s"
 	[ "$sluice" = "dmarc=fail policy=quarantine" ]
 	# at the organizational domain itself p= applies (authheaders 0.15
 	# applies sp= there too, so this one is not cross-checked)
-	msg 'Alice <alice@parent.test>' | sign other.net rsa rsa.key rsa >"$BATS_TEST_TMPDIR/p"
+	msg 'Alice <alice@example.net>' | sign other.net rsa rsa.key rsa >"$BATS_TEST_TMPDIR/p"
 	run mail-auth verify <"$BATS_TEST_TMPDIR/p"
-	[[ "$output" == *"dmarc=fail from=parent.test policy=reject disposition=reject "* ]]
-	msg 'Alice <alice@news.relaxed.test>' | sign other.net rsa rsa.key rsa >"$BATS_TEST_TMPDIR/t"
+	[[ "$output" == *"dmarc=fail from=example.net policy=reject disposition=reject "* ]]
+	msg 'Alice <alice@news.example.info>' | sign other.net rsa rsa.key rsa >"$BATS_TEST_TMPDIR/t"
 	cross_check "$BATS_TEST_TMPDIR/t"
 	[ "$sluice" = "dmarc=fail policy=none" ]
 }
@@ -190,10 +190,10 @@ cross_check() {
 	cross_check "$BATS_TEST_TMPDIR/s"
 	[ "$sluice" = "dmarc=pass policy=reject" ]
 	# adkim=s: a parent domain's signature is not aligned
-	msg 'Alice <alice@mail.strict.test>' | sign strict.test rsa rsa.key rsa >"$BATS_TEST_TMPDIR/t"
+	msg 'Alice <alice@mail.example.com>' | sign example.com rsa rsa.key rsa >"$BATS_TEST_TMPDIR/t"
 	cross_check "$BATS_TEST_TMPDIR/t"
 	[ "$sluice" = "dmarc=fail policy=quarantine" ]
-	msg 'Alice <alice@strict.test>' | sign strict.test rsa rsa.key rsa >"$BATS_TEST_TMPDIR/u"
+	msg 'Alice <alice@example.com>' | sign example.com rsa rsa.key rsa >"$BATS_TEST_TMPDIR/u"
 	cross_check "$BATS_TEST_TMPDIR/u"
 	[ "$sluice" = "dmarc=pass policy=quarantine" ]
 }
