@@ -113,16 +113,7 @@ int authres_is_ours(const char *field, size_t len, const char *authserv_id)
 		while (i < len && (field[i] == ' ' || field[i] == '\t' || field[i] == '\r' || field[i] == '\n'))
 			i++;
 		if (i < len && field[i] == '(') {
-			int depth = 0;
-			for (; i < len; i++) {
-				if (field[i] == '\\')
-					i++;
-				else if (field[i] == '(')
-					depth++;
-				else if (field[i] == ')' && --depth == 0)
-					break;
-			}
-			i++;
+			i = msgfeed_skip_comment(field, len, i);
 			continue;
 		}
 		break;

@@ -8,6 +8,7 @@
 #include "alloc.h"
 #include "conf.h"
 #include "dmarc.h"
+#include "msgfeed.h"
 
 const char *dmarc_result_name(enum dmarc_res r)
 {
@@ -275,16 +276,7 @@ size_t dmarc_from_domains(const char *v, size_t len, char ***list, size_t *n)
 	for (;;) {
 		char c = i < len ? v[i] : ',';
 		if (c == '(') {
-			int depth = 0;
-			for (; i < len; i++) {
-				if (v[i] == '\\' && i + 1 < len)
-					i++;
-				else if (v[i] == '(')
-					depth++;
-				else if (v[i] == ')' && --depth == 0)
-					break;
-			}
-			i++;
+			i = msgfeed_skip_comment(v, len, i);
 			continue;
 		}
 		if (c == '"') {

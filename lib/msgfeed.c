@@ -35,6 +35,20 @@ size_t msgfeed_name_len(const char *field, size_t len)
 	return 0;
 }
 
+size_t msgfeed_skip_comment(const char *s, size_t len, size_t i)
+{
+	int depth = 0;
+	for (; i < len; i++) {
+		if (s[i] == '\\')
+			i++;
+		else if (s[i] == '(')
+			depth++;
+		else if (s[i] == ')' && --depth == 0)
+			break;
+	}
+	return i + 1;
+}
+
 int msgfeed_is(const char *field, size_t len, const char *name)
 {
 	size_t n = msgfeed_name_len(field, len);

@@ -38,6 +38,8 @@ void msgfeed_free(struct msgfeed *f);
 
 /* the field name of a header field: its length before the colon, 0 if none */
 size_t msgfeed_name_len(const char *field, size_t len);
+/* s[i] is '(': the index just past that RFC 5322 comment (nested, quoted-pairs) */
+size_t msgfeed_skip_comment(const char *s, size_t len, size_t i);
 /* field is named name (case-insensitive)? */
 int msgfeed_is(const char *field, size_t len, const char *name);
 
