@@ -7,6 +7,7 @@
  *   mail-auth verify [-r] [-m ID] [-i IP -h HELO -f SENDER | -e] < message
  *   mail-auth sign [-d DOMAIN -s SELECTOR -k KEYFILE [-a rsa|ed25519]] < message
  *   mail-auth nullmx DOMAIN
+ *   mail-auth orgdomain DOMAIN...
  *
  * Exit 0 done (whatever the verdict; nullmx: 0 Null MX, 1 none), 100
  * usage, 111 system or temporary DNS failure where a verdict needs it.
@@ -34,7 +35,7 @@
 static void usage(void)
 {
 	die(EXIT_USAGE, "usage: mail-auth spf IP HELO SENDER | verify [-r] [-m ID] [-i IP -h HELO -f SENDER | -e] | "
-			"sign [-d DOMAIN -s SELECTOR -k KEYFILE [-a rsa|ed25519]] | nullmx DOMAIN");
+			"sign [-d DOMAIN -s SELECTOR -k KEYFILE [-a rsa|ed25519]] | nullmx DOMAIN | orgdomain DOMAIN...");
 }
 
 static struct authdns *open_dns(void)
@@ -401,6 +402,26 @@ static int cmd_nullmx(int argc, char **argv)
 	return r ? 0 : 1;
 }
 
+static int cmd_orgdomain(int argc, char **argv)
+{
+	if (argc < 2)
+		usage();
+	struct publicsuffix *psl = publicsuffix_load(NULL);
+	if (!psl)
+		die_sys(EXIT_SYS, "unable to read the Public Suffix List");
+	struct str org = STR_INIT, line = STR_INIT;
+	for (int i = 1; i < argc; i++) {
+		publicsuffix_org_domain(psl, argv[i], &org);
+		str_copys(&line, "");
+		str_catf(&line, "%s %s\n", argv[i], org.s);
+		puts_out(line.s);
+	}
+	str_free(&org);
+	str_free(&line);
+	publicsuffix_free(psl);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -414,5 +435,7 @@ int main(int argc, char **argv)
 		return cmd_sign(argc, argv);
 	if (strcmp(argv[0], "nullmx") == 0)
 		return cmd_nullmx(argc, argv);
+	if (strcmp(argv[0], "orgdomain") == 0)
+		return cmd_orgdomain(argc, argv);
 	usage();
 }

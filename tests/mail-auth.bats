@@ -249,3 +249,20 @@ cross_check() {
 	run mail-auth nullmx broken._domainkey.example.org
 	[ "$status" -eq 111 ]
 }
+
+@test "organizational domains follow the Public Suffix List (checked with authheaders' lookup)" {
+	doms="www.ck a.b.ck foo.bar.example.co.uk example.com com x.github.io a.x.github.io a.b.c.kawasaki.jp city.kawasaki.jp Mail.Example.ORG."
+	run mail-auth orgdomain $doms
+	[ "$status" -eq 0 ]
+	theirs=$("$PY" -c 'import sys
+from authheaders.dmarc_lookup import get_org_domain
+for d in sys.argv[1:]:
+    print(d, get_org_domain(d.lower().rstrip(".")))' $doms)
+	echo "$output"
+	echo "$theirs"
+	[ "$output" = "$theirs" ]
+	# a name under a TLD the list does not know falls to the default rule "*"
+	# (publicsuffix2, under authheaders, answers "test" here)
+	run mail-auth orgdomain mail.example.test
+	[ "$output" = "mail.example.test example.test" ]
+}
