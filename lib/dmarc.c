@@ -98,7 +98,8 @@ int dmarc_parse(const char *txt, struct dmarc_record *r)
 
 /*
  * The DMARC record at _dmarc.<domain>: 0 one found, 1 none there, 2 more
- * than one (policy discovery ends, 6.6.3 step 5), -1 temporary failure.
+ * than one (policy discovery ends, 6.6.3 step 5), 3 one without a usable
+ * policy (no DMARC processing, 6.6.3 step 6), -1 temporary failure.
  */
 static int fetch(struct authdns *dns, const char *domain, struct dmarc_record *r)
 {
@@ -110,22 +111,24 @@ static int fetch(struct authdns *dns, const char *domain, struct dmarc_record *r
 	str_free(&name);
 	if (st == AUTHDNS_TEMP)
 		return -1;
-	int found = 0;
+	int found = 0, usable = 0;
 	for (size_t i = 0; i < txt.n; i++) {
 		struct dmarc_record one;
 		const char *t = str_c(&txt.rec[i]);
 		if (strncmp(t, "v=DMARC1", 8) != 0)
 			continue;
 		found++;
-		if (dmarc_parse(t, &one) == 0)
+		if (dmarc_parse(t, &one) == 0) {
 			*r = one;
-		else
-			found += 100; /* a DMARC record we cannot use: no policy */
+			usable++;
+		}
 	}
 	authdns_txt_free(&txt);
 	if (found == 0)
 		return 1;
-	return found == 1 ? 0 : 2;
+	if (found > 1)
+		return 2;
+	return usable ? 0 : 3;
 }
 
 static int aligned(const struct publicsuffix *psl, const char *from, const char *other, int strict)
@@ -182,9 +185,9 @@ static void evaluate_one(struct authdns *dns, const struct publicsuffix *psl, co
 		out->problem = "DNS failure looking up the policy";
 		return;
 	}
-	if (r == 2) {
+	if (r == 2 || r == 3) {
 		out->result = DMARCR_NONE;
-		out->problem = "several DMARC records";
+		out->problem = r == 2 ? "several DMARC records" : "DMARC record without a usable policy";
 		return;
 	}
 	if (r == 1) {

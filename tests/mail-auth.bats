@@ -36,6 +36,10 @@ rsa._domainkey.mail.example.com TXT $(cat "$KEYS/rsa.txt")
 _dmarc.example.info TXT v=DMARC1; p=reject; sp=none
 rsa._domainkey.example.info TXT $(cat "$KEYS/rsa.txt")
 nullmx.example.org MX 0 .
+_dmarc.two.example.org TXT v=DMARC1; p=none
+_dmarc.two.example.org TXT v=DMARC1; p=reject
+_dmarc.nop.example.org TXT v=DMARC1; adkim=s
+_dmarc.rua.example.org TXT v=DMARC1; p=bogus; rua=mailto:d@example.org
 example.org MX 10 mx.example.org
 mx.example.org A 192.0.2.25
 EOF2
@@ -211,6 +215,14 @@ cross_check() {
 	msg 'Alice <alice@nodmarc.test>' >"$BATS_TEST_TMPDIR/s"
 	cross_check "$BATS_TEST_TMPDIR/s"
 	[ "$sluice" = "dmarc=none policy=none" ]
+	# RFC 7489 6.6.3: two records, or one without a usable p=, end discovery
+	# (no fallback to example.org's p=reject); a rua= makes a bad p= read as none
+	run mail-auth verify < <(msg 'Alice <alice@two.example.org>')
+	[[ "$output" == *"dmarc=none (several DMARC records) header.from=two.example.org"* ]]
+	run mail-auth verify < <(msg 'Alice <alice@nop.example.org>')
+	[[ "$output" == *"dmarc=none (DMARC record without a usable policy) header.from=nop.example.org"* ]]
+	run mail-auth verify < <(msg 'Alice <alice@rua.example.org>')
+	[[ "$output" == *"dmarc=fail from=rua.example.org policy=none disposition=none "* ]]
 	run mail-auth verify < <(printf 'To: a@b.test\n\nbody\n')
 	[[ "$output" == *"dmarc=permerror from= "* ]]
 }
