@@ -37,6 +37,8 @@ _dmarc.example.info TXT v=DMARC1; p=reject; sp=none
 rsa._domainkey.example.info TXT $(cat "$KEYS/rsa.txt")
 nullmx.example.org MX 0 .
 _dmarc.two.example.org TXT v=DMARC1; p=none
+_dmarc.pct0.example.org TXT v=DMARC1; p=reject; pct=0
+_dmarc.pct100.example.org TXT v=DMARC1; p=quarantine; pct=100
 _dmarc.two.example.org TXT v=DMARC1; p=reject
 _dmarc.nop.example.org TXT v=DMARC1; adkim=s
 _dmarc.rua.example.org TXT v=DMARC1; p=bogus; rua=mailto:d@example.org
@@ -200,6 +202,13 @@ cross_check() {
 	msg 'Alice <alice@example.com>' | sign example.com rsa rsa.key rsa >"$BATS_TEST_TMPDIR/u"
 	cross_check "$BATS_TEST_TMPDIR/u"
 	[ "$sluice" = "dmarc=pass policy=quarantine" ]
+}
+
+@test "DMARC: pct= sampling lowers the disposition one step for messages left out" {
+	run mail-auth verify < <(msg 'Alice <alice@pct0.example.org>')
+	[[ "$output" == *"dmarc=fail from=pct0.example.org policy=reject disposition=quarantine "* ]]
+	run mail-auth verify < <(msg 'Alice <alice@pct100.example.org>')
+	[[ "$output" == *"dmarc=fail from=pct100.example.org policy=quarantine disposition=quarantine "* ]]
 }
 
 @test "DMARC: multiple From fields are each evaluated, the strictest failure wins" {
