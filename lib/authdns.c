@@ -27,7 +27,7 @@ static int add_server(ldns_resolver *res, const char *line, unsigned *port)
 	p += strspn(p, " \t");
 	if (*p) {
 		unsigned long long v;
-		if (scan_ull(p, strlen(p), &v) < 0 || v == 0 || v > 65535)
+		if (!scan_ull(p, strlen(p), &v) || v == 0 || v > 65535)
 			return -1;
 		if (*port == 0)
 			*port = (unsigned)v;

@@ -69,7 +69,7 @@ int dmarc_parse(const char *txt, struct dmarc_record *r)
 				have_sp = policy_value(v, vl, &r->sp) == 0;
 			} else if (tag_is(k, kl, "pct")) {
 				unsigned long long n;
-				if (scan_ull(v, vl, &n) == 0 && n <= 100)
+				if (scan_ull(v, vl, &n) && n <= 100)
 					r->pct = (unsigned)n;
 			} else if (tag_is(k, kl, "adkim") && vl == 1) {
 				r->adkim_strict = (*v == 's' || *v == 'S');
