@@ -41,10 +41,16 @@ int conf_read_file(const char *name, struct str *out)
 {
 	struct str path = STR_INIT;
 	conf_path(name, &path);
+	int r = conf_read_path(path.s, out);
+	str_free(&path);
+	return r;
+}
+
+int conf_read_path(const char *path, struct str *out)
+{
 	out->len = 0;
 	str_c(out);
-	int fd = open(path.s, O_RDONLY | O_CLOEXEC);
-	str_free(&path);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? 1 : -1;
 	for (;;) {
