@@ -13,6 +13,7 @@
  *    default when the value is not a number.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,21 +21,21 @@
 #include "conf.h"
 #include "fuzz.h"
 
-/* reference: decimal digits only, no overflow */
+/* reference: all decimal digits, and strtoull does not overflow */
 static int ref_scan(const char *s, size_t n, unsigned long long *out)
 {
-	if (n == 0 || n > 20)
+	if (n == 0)
 		return 0;
 	for (size_t i = 0; i < n; i++)
 		if (!isdigit((unsigned char)s[i]))
 			return 0;
-	char buf[21];
-	memcpy(buf, s, n);
-	buf[n] = '\0';
-	if (n == 20 && strcmp(buf, "18446744073709551615") > 0)
-		return 0;
+	char *buf = strndup(s, n);
+	FUZZ_CHECK(buf != NULL);
+	errno = 0;
 	*out = strtoull(buf, NULL, 10);
-	return 1;
+	int ok = errno == 0;
+	free(buf);
+	return ok;
 }
 
 static void check_item(const struct conf_list *l, const char *e)
