@@ -7,13 +7,13 @@
 # here is part of `make all` or `make install`.
 #
 #   make fuzz                 each harness for FUZZ_SECONDS (60)
-#   make fuzz-smoke           each harness for FUZZ_SMOKE_SECONDS (3), for CI
+#   make fuzz-smoke           each harness for FUZZ_SMOKE_SECONDS (2), for CI
 #   make fuzz FUZZ=addr       only the named harnesses
 #   make fuzz-build           build without running
 
 FUZZ_CC            ?= clang
 FUZZ_SECONDS       ?= 60
-FUZZ_SMOKE_SECONDS ?= 3
+FUZZ_SMOKE_SECONDS ?= 2
 FUZZ_SAN           := -fsanitize=address,undefined -fno-sanitize-recover=all
 # clang-only warnings must not stop a fuzz build; va_list printf wrappers are fine
 FUZZ_CFLAGS        := $(CSTD) $(filter-out -Werror,$(WARN)) -Wno-format-nonliteral -O1 -g -fno-omit-frame-pointer \
