@@ -272,6 +272,8 @@ int main(int argc, char **argv)
 	str_free(&head);
 	envelope_free(&env);
 	free(j.mem);
+	if (j.spill >= 0)
+		close(j.spill);
 	str_free(&j.qdir);
 	str_free(&j.tmp);
 	str_free(&j.dst);
