@@ -8,7 +8,8 @@
  *  - the canonical parts hold no NUL, CR, LF or space outside quotes, and
  *    8-bit bytes only when ADDR_UTF8_OK was given (and then a->utf8 says so);
  *  - formatting and re-parsing gives the same address (canonical form is a
- *    fixed point) with no source route;
+ *    fixed point) with no source route, or is refused when a bare mailbox
+ *    is longer than a path may be;
  *  - widening the flags never rejects or changes an accepted address;
  *  - a mailbox short enough for a path parses the same way inside <>;
  *  - a valid literal works as the domain of a path.
@@ -63,9 +64,14 @@ static void check_fixed_point(const struct addr *a, unsigned flags)
 	str_catb(&path, f.s, f.len);
 	str_catc(&path, '>');
 	size_t n = addr_parse_path(path.s, path.len, flags, &b);
-	FUZZ_CHECK(n == path.len);
-	FUZZ_CHECK(same(a, &b));
-	FUZZ_CHECK(!b.routed);
+	if (f.len > ADDR_PATH_MAX) {
+		/* a bare mailbox may be longer than any path */
+		FUZZ_CHECK(n == 0);
+	} else {
+		FUZZ_CHECK(n == path.len);
+		FUZZ_CHECK(same(a, &b));
+		FUZZ_CHECK(!b.routed);
+	}
 	addr_free(&b);
 	str_free(&f);
 	str_free(&path);
