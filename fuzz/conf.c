@@ -99,11 +99,3 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	conf_list_free(&l);
 	return 0;
 }
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc, (void)argv;
-	fuzz_conf_dir();
-	return 0;
-}

@@ -78,11 +78,3 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	str_free(&text);
 	return 0;
 }
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc, (void)argv;
-	fuzz_conf_dir();
-	return 0;
-}
