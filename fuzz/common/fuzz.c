@@ -74,7 +74,7 @@ void fuzz_feed_init(struct fuzz_feed *f, const void *data, size_t n, size_t max_
 }
 
 /* the harness process's one conf dir: harness state, not lib state */
-static char conf_dir_path[64];
+static char conf_dir_path[4096];
 
 static void conf_dir_remove(void)
 {
@@ -89,7 +89,10 @@ const char *fuzz_conf_dir(void)
 {
 	if (conf_dir_path[0])
 		return conf_dir_path;
-	const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+	/* fuzz/run points TMPDIR at its work dir, cleaned even after a crash */
+	const char *base = getenv("TMPDIR");
+	if (!base || !*base || strlen(base) > sizeof conf_dir_path - 24)
+		base = "/tmp";
 	snprintf(conf_dir_path, sizeof conf_dir_path, "%s/sluice-fuzz.XXXXXX", base);
 	if (!mkdtemp(conf_dir_path))
 		die_sys(EXIT_SYS, "unable to create %s", conf_dir_path);
