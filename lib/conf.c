@@ -85,6 +85,13 @@ void conf_each_item(const struct str *text, void (*fn)(void *, const char *, siz
 		const char *hash = memchr(text->s + a, '#', b - a);
 		if (hash)
 			b = (size_t)(hash - text->s);
+		/*
+		 * A NUL ends the line's content too: items become C strings, and
+		 * one cut short after trimming would keep trailing blanks.
+		 */
+		const char *nul = memchr(text->s + a, '\0', b - a);
+		if (nul)
+			b = (size_t)(nul - text->s);
 		while (a < b && isspace((unsigned char)text->s[a]))
 			a++;
 		while (b > a && isspace((unsigned char)text->s[b - 1]))
