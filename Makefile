@@ -32,9 +32,10 @@ LIB_SRC  := $(wildcard lib/*.c)
 LIB_OBJ  := $(LIB_SRC:.c=.o)
 LIB      := lib/libsluice.a
 
-.DEFAULT_GOAL := all
 PROGS    :=
 MANS     :=
+# the first rule in a build.mk must not become the default goal
+.DEFAULT_GOAL := all
 include $(sort $(wildcard */build.mk))
 
 all: $(PROGS)
@@ -46,7 +47,16 @@ $(LIB): $(LIB_OBJ)
 # link a program: $(call link,objects,extra libraries)
 link = $(CC) $(LDFLAGS) -o $@ $(1) $(LIB) $(2)
 
-%.o: %.c
+# Objects remember the flags they were built with (.build-flags): changing
+# SANITIZE, CC, OPT or CFLAGS rebuilds everything rather than silently
+# linking sanitized and plain objects together.
+BUILD_FLAGS := $(CC) $(CFLAGS) $(LDFLAGS)
+.build-flags: FORCE
+	@if [ "$$(cat $@ 2>/dev/null)" != '$(BUILD_FLAGS)' ]; then \
+		echo '$(BUILD_FLAGS)' >$@; fi
+FORCE:
+
+%.o: %.c .build-flags
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 check: all
@@ -56,7 +66,8 @@ check: all
 DEPS := build-essential pkg-config bats ucspi-tcp swaks python3 \
 	libtls-dev libcdb-dev tinycdb libldns-dev ldnsutils libspf2-dev \
 	libopendkim-dev python3-dkim iproute2 openssl systemd procps psmisc \
-	util-linux netcat-openbsd whois postfix
+	util-linux netcat-openbsd whois postfix clang libclang-rt-14-dev valgrind \
+	publicsuffix python3-spf python3-authheaders python3-nacl python3-yaml python3-dnspython
 deps:
 	apt-get update
 	# postfix is only here for smtp-sink (a test peer): no mail system may start
@@ -84,8 +95,8 @@ install: all
 	for c in conf/*; do install -m 0644 $$c $(DESTDIR)$(SHAREDIR)/conf/; done
 
 clean:
-	rm -f $(PROGS) $(LIB) lib/*.o lib/*.d */*.o */*.d
+	rm -f $(PROGS) $(LIB) lib/*.o lib/*.d */*.o */*.d .build-flags
 	rm -rf run
 
-.PHONY: all check deps install clean start stop
+.PHONY: all check deps install clean start stop FORCE
 -include $(LIB_OBJ:.o=.d)

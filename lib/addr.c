@@ -62,6 +62,9 @@ int addr_valid_literal(const char *s, size_t len)
 	unsigned char tmp[16];
 	if (len < 3 || s[0] != '[' || s[len - 1] != ']' || len - 2 >= sizeof buf)
 		return 0;
+	/* inet_pton stops at a NUL: "[192.0.2.1\0junk]" must not pass */
+	if (memchr(s, '\0', len))
+		return 0;
 	memcpy(buf, s + 1, len - 2);
 	buf[len - 2] = '\0';
 	if (strncasecmp(buf, "IPv6:", 5) == 0)

@@ -41,10 +41,16 @@ int conf_read_file(const char *name, struct str *out)
 {
 	struct str path = STR_INIT;
 	conf_path(name, &path);
+	int r = conf_read_path(path.s, out);
+	str_free(&path);
+	return r;
+}
+
+int conf_read_path(const char *path, struct str *out)
+{
 	out->len = 0;
 	str_c(out);
-	int fd = open(path.s, O_RDONLY | O_CLOEXEC);
-	str_free(&path);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? 1 : -1;
 	for (;;) {
@@ -79,6 +85,13 @@ void conf_each_item(const struct str *text, void (*fn)(void *, const char *, siz
 		const char *hash = memchr(text->s + a, '#', b - a);
 		if (hash)
 			b = (size_t)(hash - text->s);
+		/*
+		 * A NUL ends the line's content too: items become C strings, and
+		 * one cut short after trimming would keep trailing blanks.
+		 */
+		const char *nul = memchr(text->s + a, '\0', b - a);
+		if (nul)
+			b = (size_t)(nul - text->s);
 		while (a < b && isspace((unsigned char)text->s[a]))
 			a++;
 		while (b > a && isspace((unsigned char)text->s[b - 1]))

@@ -30,6 +30,8 @@ void conf_path(const char *name, struct str *out);
 void conf_resolve(const char *value, struct str *out);
 /* whole file: 0 read, 1 missing, -1 error (errno set) */
 int conf_read_file(const char *name, struct str *out);
+/* the same for a path as it is (conf_resolve it first): 0, 1 missing, -1 error */
+int conf_read_path(const char *path, struct str *out);
 /* first item: 0 found, 1 missing or empty, -1 error */
 int conf_line(const char *name, struct str *out);
 /* items, one per line, whitespace trimmed: 0 (a missing file is empty), -1 error */

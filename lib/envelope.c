@@ -1,4 +1,5 @@
 /* envelope.c - the queue protocol envelope codec (see envelope.h). */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +39,8 @@ static int field(struct bio *in, struct str *f, size_t max)
 	for (;;) {
 		if (bio_buffered(in) == 0) {
 			ssize_t r = bio_fill(in);
+			if (r == 0)
+				errno = EPROTO; /* ended early: no stale errno in the caller's message */
 			if (r <= 0)
 				return ENV_READ;
 		}

@@ -21,7 +21,7 @@ struct envelope {
 enum {
 	ENV_OK = 0,
 	ENV_FORMAT = 1, /* malformed: exit 91 */
-	ENV_READ = 2,   /* read error or early EOF: exit 54 */
+	ENV_READ = 2,   /* read error, or early EOF (errno EPROTO): exit 54 */
 	ENV_LIMIT = 3,  /* an address or the recipient list is too big */
 };
 

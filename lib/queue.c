@@ -71,6 +71,12 @@ int queue_header_read(int fd, struct envelope *env, off_t *body)
 			break;
 		}
 		line.s[--line.len] = '\0';
+		/*
+		 * queue_header_encode never writes a NUL or CR (envelope_read
+		 * refuses them); one here would silently cut or change an address.
+		 */
+		if (memchr(line.s, '\0', line.len) || memchr(line.s, '\r', line.len))
+			break;
 		if (first) {
 			if (line.s[0] != 'F')
 				break;

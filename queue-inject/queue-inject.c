@@ -267,5 +267,15 @@ int main(int argc, char **argv)
 	log_line("event=queued id=%s size=%llu from=<%s> rcpts=%zu", j.id, j.size, env.sender,
 		 env.nrcpt);
 	trigger(j.qdir.s);
+	/* nothing here is needed any more; freed so leak checkers stay quiet */
+	str_free(&newdir);
+	str_free(&head);
+	envelope_free(&env);
+	free(j.mem);
+	if (j.spill >= 0)
+		close(j.spill);
+	str_free(&j.qdir);
+	str_free(&j.tmp);
+	str_free(&j.dst);
 	return QX_OK;
 }

@@ -139,3 +139,22 @@ build_driver() {
 	nm "$TOP/lib/libsluice.a" 2>/dev/null | grep -q __asan_init && san=-fsanitize=address,undefined
 	cc -std=c11 -D_GNU_SOURCE $san -I"$TOP/lib" -o "$out" "$src" "$TOP/lib/libsluice.a" "$@"
 }
+
+# need_valgrind: skip the test when valgrind is missing or the programs were
+# built with SANITIZE=1 (valgrind cannot run ASan binaries)
+need_valgrind() {
+	command -v valgrind >/dev/null || skip "valgrind is not installed"
+	if grep -q fsanitize "$TOP/.build-flags" 2>/dev/null; then
+		skip "sanitized build"
+	fi
+}
+
+# under_valgrind COMMAND...: run COMMAND under valgrind; its own exit code,
+# or 99 on any invalid access, uninitialised use or leak (definite, indirect
+# or possible); the report goes to $BATS_TEST_TMPDIR/valgrind.log
+under_valgrind() {
+	valgrind -q --error-exitcode=99 --leak-check=full \
+		--errors-for-leak-kinds=definite,indirect,possible \
+		--show-leak-kinds=definite,indirect,possible \
+		--log-file="$BATS_TEST_TMPDIR/valgrind.log" "$@"
+}

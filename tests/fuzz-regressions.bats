@@ -1,0 +1,28 @@
+#!/usr/bin/env bats
+# Regressions found by the fuzz harnesses (fuzz/), checked through the real
+# programs where one exists.  Each input is also kept in fuzz/corpus/, so
+# `make fuzz-smoke` replays it against the library directly.
+
+load lib
+
+setup() {
+	sluice_conf
+}
+
+# fuzz/corpus/conf/nul-after-blank: "item \0junk" used to become "item "
+@test "a NUL byte in a configuration file ends the line, like a comment" {
+	printf '%s \0/elsewhere\n' "$QUEUE" >"$CONF/queuedir"
+	printf 'x\n' | queue-inject 1< <(printf 'Fa@b\0Tc@d\0\0')
+	[ "$(queued_files | wc -l)" = 1 ]
+}
+
+truncated_envelope() {
+	printf x | queue-inject 2>&1 1< <(printf 'Fa@b\0Tc@d\0')
+}
+
+# an envelope cut short is reported as such, not with a stale errno
+@test "an envelope ending early is logged as a protocol error" {
+	run truncated_envelope
+	[ "$status" -eq 54 ]
+	[[ "$output" == *'reason="unable to read envelope: Protocol error"'* ]]
+}
