@@ -1168,14 +1168,18 @@ static void pause_ms(unsigned long long ms)
 		;
 }
 
-/* a failed attempt: wait longer each time, then give up on the client */
-static void auth_failed(struct conn *c, const char *mech, const char *user, const char *why)
+/*
+ * A failed attempt: the answer comes later each time (so guessing is slow
+ * even for a client that pipelines), then the client is shown the door.
+ */
+static void auth_failed(struct conn *c, const char *answer, const char *mech, const char *user, const char *why)
 {
 	c->auth_failures++;
 	log_line("event=auth mechanism=%s user=%s result=failed reason=%s failures=%lu", mech,
 		 user && *user ? user : "-", why, c->auth_failures);
 	flush(c);
 	pause_ms(c->lim.auth_delay * c->auth_failures);
+	reply(c, "%s", answer);
 	if (c->auth_failures >= c->lim.auth_failures) {
 		reply(c, "421 4.7.0 %s Too many authentication failures, closing connection", c->me.s);
 		finish(c, "auth-failures");
@@ -1251,8 +1255,7 @@ static void cmd_auth(struct conn *c, const char *arg)
 		if (!init)
 			ok = auth_response(c, "", &line, &resp);
 		if (ok && !plain_split(&resp, &user, &pass)) {
-			reply(c, "501 5.5.2 Malformed PLAIN response");
-			auth_failed(c, mech, NULL, "malformed");
+			auth_failed(c, "501 5.5.2 Malformed PLAIN response", mech, NULL, "malformed");
 			ok = 0;
 		}
 	} else if (ok) {
@@ -1264,16 +1267,15 @@ static void cmd_auth(struct conn *c, const char *arg)
 		if (ok && (ok = auth_response(c, "UGFzc3dvcmQ6", &line, &resp))) /* "Password:" */
 			str_copyb(&pass, resp.s, resp.len);
 		if (ok && (memchr(str_c(&user), '\0', user.len) || memchr(str_c(&pass), '\0', pass.len))) {
-			reply(c, "501 5.5.2 Malformed LOGIN response");
-			auth_failed(c, mech, NULL, "malformed");
+			auth_failed(c, "501 5.5.2 Malformed LOGIN response", mech, NULL, "malformed");
 			ok = 0;
 		}
 	}
 	if (ok) {
 		const char *u = str_c(&user);
 		if (!auth_user_ok(u, user.len) || pass.len == 0) {
-			reply(c, "535 5.7.8 Authentication credentials invalid");
-			auth_failed(c, mech, NULL, auth_user_ok(u, user.len) ? "empty-password" : "bad-user-name");
+			auth_failed(c, "535 5.7.8 Authentication credentials invalid", mech, NULL,
+				    auth_user_ok(u, user.len) ? "empty-password" : "bad-user-name");
 		} else {
 			int r = checkpw_run(c->checkpw, u, str_c(&pass), (int)c->lim.auth_timeout * 1000);
 			if (r == CHECKPW_OK) {
@@ -1282,8 +1284,8 @@ static void cmd_auth(struct conn *c, const char *arg)
 				log_line("event=auth mechanism=%s user=%s result=ok", mech, u);
 				reply(c, "235 2.7.0 Authentication successful");
 			} else if (r == CHECKPW_BAD) {
-				reply(c, "535 5.7.8 Authentication credentials invalid");
-				auth_failed(c, mech, u, "wrong-credentials");
+				auth_failed(c, "535 5.7.8 Authentication credentials invalid", mech, u,
+					    "wrong-credentials");
 			} else {
 				log_line("event=auth mechanism=%s user=%s result=temporary reason=checker-failed", mech, u);
 				reply_error(c, "454 4.7.0 Temporary authentication failure");
