@@ -210,6 +210,8 @@ static void read_tls_auth_config(struct conn *c)
 		conf_resolve(v.s, &c->tls_key);
 	if (!c->tls_cert.len || !c->tls_key.len)
 		c->tls_cert.len = c->tls_key.len = 0; /* both or no TLS */
+	if (c->mode.submission && !c->tls_cert.len && !c->mode.insecure_auth)
+		log_line("event=config problem=\"submission without tls-cert and tls-key: AUTH is never offered\"");
 	setting("tls-protocols", &c->tls_protocols);
 	setting("tls-ciphers", &c->tls_ciphers);
 	setting("checkpassword", &v);
