@@ -147,6 +147,11 @@ static void lex(struct lexer *lx, const char *p, size_t len)
 			push(lx, q == '"' ? TK_STRING : TK_REGEX, t.s, line, bol, icase);
 			continue;
 		}
+		if (c == '<' && i + 1 < len && p[i + 1] == '>') { /* the null sender */
+			push(lx, TK_WORD, xstrdup("<>"), line, bol, 0);
+			i += 2;
+			continue;
+		}
 		static const char *const ops[] = { "&&", "||", "!=", "!~", "=~", "<=", ">=", "!", "=", "<", ">", "(", ")" };
 		size_t k;
 		for (k = 0; k < sizeof ops / sizeof ops[0]; k++)
@@ -221,6 +226,7 @@ struct cidr {
 struct node {
 	int type, what, op;
 	char *s;       /* string, table name, tag, header name, command */
+	char *val;     /* =, != : the value compared with */
 	char *table;   /* OP_IN: table name */
 	int has_re;
 	regex_t re;
@@ -291,6 +297,7 @@ static void node_free(struct node *n)
 		regfree(&n->re);
 	free(n->s);
 	free(n->table);
+	free(n->val);
 	free(n);
 }
 
@@ -486,6 +493,8 @@ static void parse_compare(struct parser *ps, struct node *n, int numeric, int is
 			;
 		else if (is_client && parse_cidr(v, &n->cidr))
 			n->has_cidr = 1;
+		else if (is_client && strpbrk(v, ".:"))
+			perr(ps, "'%s' is not an address range (192.0.2.0/24, 2001:db8::/32)", v);
 		else
 			perr(ps, "expected cdb:NAME or file:NAME%s after 'in', found '%s'",
 			     is_client ? " or an address range" : "", v);
@@ -497,7 +506,7 @@ static void parse_compare(struct parser *ps, struct node *n, int numeric, int is
 			perr(ps, "'%s' is not an IP address", v);
 		n->has_cidr = 1;
 	}
-	n->s = v;
+	n->val = v;
 }
 
 static struct node *parse_or(struct parser *ps);
@@ -958,7 +967,9 @@ static int match_value(struct eval *e, const struct node *n, int kind, const cha
 	case OP_NE:
 		if (n->has_cidr)
 			return cidr_match(&n->cidr, value);
-		return strcasecmp(n->s, value) == 0;
+		if (strcmp(n->val, "<>") == 0 && kind == K_ADDRESS)
+			return *value == '\0'; /* "<>" names the null sender */
+		return strcasecmp(n->val, value) == 0;
 	case OP_MATCH:
 	case OP_NOMATCH:
 		return regexec(&n->re, value, 0, NULL, 0) == 0;
