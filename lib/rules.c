@@ -44,17 +44,32 @@ struct lexer {
 	size_t n, cap;
 	struct str *errors;
 	int nerr;
+	size_t *badline; /* lines with a lexical error: their rule is not parsed */
+	size_t nbad;
 };
 
-__attribute__((format(printf, 4, 5)))
-static void error_at(struct str *errors, const char *name, size_t line, const char *fmt, ...)
+__attribute__((format(printf, 3, 4)))
+static void lex_error(struct lexer *lx, size_t line, const char *fmt, ...)
 {
 	va_list ap;
-	str_catf(errors, "%s:%zu: ", name, line);
+	if (lx->nbad && lx->badline[lx->nbad - 1] == line)
+		return; /* one message per line */
+	str_catf(lx->errors, "%s:%zu: ", lx->name, line);
 	va_start(ap, fmt);
-	str_vcatf(errors, fmt, ap);
+	str_vcatf(lx->errors, fmt, ap);
 	va_end(ap);
-	str_catc(errors, '\n');
+	str_catc(lx->errors, '\n');
+	lx->nerr++;
+	lx->badline = xreallocarray(lx->badline, lx->nbad + 1, sizeof *lx->badline);
+	lx->badline[lx->nbad++] = line;
+}
+
+static int line_bad(const struct lexer *lx, size_t from, size_t to)
+{
+	for (size_t i = 0; i < lx->nbad; i++)
+		if (lx->badline[i] >= from && lx->badline[i] <= to)
+			return 1;
+	return 0;
 }
 
 static void push(struct lexer *lx, int type, char *s, size_t line, int bol, int icase)
@@ -115,8 +130,7 @@ static void lex(struct lexer *lx, const char *p, size_t len)
 				if (p[i] == '\\' && i + 1 < len && p[i + 1] != '\n') {
 					i++;
 					if (q == '"' && p[i] != '"' && p[i] != '\\') {
-						error_at(lx->errors, lx->name, line, "unknown escape \\%c in a string", p[i]);
-						lx->nerr++;
+						lex_error(lx, line, "unknown escape \\%c in a string", p[i]);
 					}
 					if (q == '/' && p[i] != '/')
 						str_catc(&t, '\\');
@@ -126,9 +140,7 @@ static void lex(struct lexer *lx, const char *p, size_t len)
 				str_catc(&t, p[i]);
 			}
 			if (!ok) {
-				error_at(lx->errors, lx->name, line, "unterminated %s",
-					 q == '"' ? "string" : "regular expression");
-				lx->nerr++;
+				lex_error(lx, line, "unterminated %s", q == '"' ? "string" : "regular expression");
 				str_free(&t);
 				while (i < len && p[i] != '\n')
 					i++;
@@ -137,8 +149,7 @@ static void lex(struct lexer *lx, const char *p, size_t len)
 			int icase = 0;
 			while (q == '/' && i < len && isalpha((unsigned char)p[i])) {
 				if (p[i] != 'i') {
-					error_at(lx->errors, lx->name, line, "unknown regular expression flag '%c'", p[i]);
-					lx->nerr++;
+					lex_error(lx, line, "unknown regular expression flag '%c'", p[i]);
 				}
 				icase = 1;
 				i++;
@@ -163,8 +174,7 @@ static void lex(struct lexer *lx, const char *p, size_t len)
 			continue;
 		}
 		if (!word_char(c)) {
-			error_at(lx->errors, lx->name, line, "unexpected character '%c'", c);
-			lx->nerr++;
+			lex_error(lx, line, "unexpected character '%c'", c);
 			i++;
 			continue;
 		}
@@ -814,9 +824,48 @@ static void rule_free(struct rule *r)
 	free(r->arg);
 }
 
+struct msgline {
+	size_t line, seq;
+	const char *s;
+	size_t len;
+};
+
+static int msgline_cmp(const void *a, const void *b)
+{
+	const struct msgline *x = a, *y = b;
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* the lexer reports before the parser: put messages from `from` on in line order */
+static void sort_errors(struct str *errors, size_t from, size_t namelen)
+{
+	struct msgline *m = NULL;
+	size_t n = 0;
+	for (size_t i = from; i < errors->len;) {
+		const char *nl = memchr(errors->s + i, '\n', errors->len - i);
+		size_t end = nl ? (size_t)(nl - errors->s) + 1 : errors->len;
+		m = xreallocarray(m, n + 1, sizeof *m);
+		m[n] = (struct msgline){ strtoul(errors->s + i + namelen + 1, NULL, 10), n, errors->s + i, end - i };
+		n++;
+		i = end;
+	}
+	qsort(m, n, sizeof *m, msgline_cmp);
+	struct str sorted = STR_INIT;
+	for (size_t i = 0; i < n; i++)
+		str_catb(&sorted, m[i].s, m[i].len);
+	str_truncate(errors, from);
+	if (sorted.len)
+		str_catb(errors, sorted.s, sorted.len);
+	str_free(&sorted);
+	free(m);
+}
+
 struct rules *rules_parse(const char *name, const char *text, size_t len, struct str *errors)
 {
-	struct lexer lx = { name, NULL, 0, 0, errors, 0 };
+	size_t errors_from = errors->len;
+	struct lexer lx = { name, NULL, 0, 0, errors, 0, NULL, 0 };
 	lex(&lx, text, len);
 	struct rules *rs = xcalloc(1, sizeof *rs);
 	int bad = lx.nerr;
@@ -826,6 +875,10 @@ struct rules *rules_parse(const char *name, const char *text, size_t len, struct
 		while (end < lx.n && !lx.t[end].bol)
 			end++;
 		struct parser ps = { name, lx.t, i, end, -1, errors, 0 };
+		if (line_bad(&lx, lx.t[i].line, lx.t[end - 1].line)) {
+			i = end; /* already reported by the lexer */
+			continue;
+		}
 		if (!lx.t[i].bol) {
 			perr(&ps, "a continuation line with no rule above it");
 			bad = 1;
@@ -857,6 +910,8 @@ struct rules *rules_parse(const char *name, const char *text, size_t len, struct
 	for (size_t k = 0; k < lx.n; k++)
 		free(lx.t[k].s);
 	free(lx.t);
+	free(lx.badline);
+	sort_errors(errors, errors_from, strlen(name));
 	if (bad) {
 		rules_free(rs);
 		return NULL;
