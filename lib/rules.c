@@ -187,9 +187,9 @@ static void lex(struct lexer *lx, const char *p, size_t len)
 
 /* ---------- the parsed form ---------- */
 
-enum { N_AND, N_OR, N_NOT, N_PRED, N_TAGGED, N_HEADER, N_RUN, N_FIELD };
+enum { N_AND, N_OR, N_NOT, N_PRED, N_TAGGED, N_HEADER, N_RUN, N_FIELD, N_DNSLIST };
 enum { OP_EXISTS, OP_EQ, OP_NE, OP_MATCH, OP_NOMATCH, OP_IN, OP_LT, OP_LE, OP_GT, OP_GE };
-enum { P_HELO_FQDN, P_AUTH, P_TLS };
+enum { P_HELO_FQDN, P_AUTH, P_TLS, P_RDNS, P_FCRDNS };
 enum field {
 	F_CLIENT, F_CLIENT_NAME, F_REVERSE_NAME, F_HELO, F_SENDER, F_SENDER_DOMAIN, F_RCPT,
 	F_RCPT_DOMAIN, F_AUTH_USER, F_TLS_VERSION, F_SPF, F_SIZE, F_RCPT_COUNT
@@ -225,6 +225,8 @@ static const struct {
 	[P_HELO_FQDN] = { "helo-fqdn", STAGE_HELO },
 	[P_AUTH] = { "authenticated", STAGE_CONNECT },
 	[P_TLS] = { "tls", STAGE_CONNECT },
+	[P_RDNS] = { "rdns", STAGE_CONNECT },
+	[P_FCRDNS] = { "fcrdns", STAGE_CONNECT },
 };
 
 struct cidr {
@@ -584,6 +586,21 @@ static struct node *parse_factor(struct parser *ps)
 			perr(ps, "header values are matched with =, !=, =~ or !~");
 		else
 			n->op = OP_EXISTS;
+		return n;
+	}
+	if (strcmp(w, "dnsbl") == 0 || strcmp(w, "dnswl") == 0) {
+		struct node *n = new_node(N_DNSLIST);
+		n->what = w[3] == 'w'; /* 1: a white list (only the log line differs) */
+		n->s = take_text(ps, "a DNS list zone");
+		if (n->s && (!addr_valid_domain(n->s, strlen(n->s), 0) || !strchr(n->s, '.')))
+			perr(ps, "'%s' is not a DNS zone name", n->s);
+		if (is_op(peek(ps), "=")) {
+			ps->i++;
+			n->val = take_text(ps, "an address");
+			struct cidr c;
+			if (n->val && (!parse_cidr(n->val, &c) || c.family != AF_INET || strchr(n->val, '/')))
+				perr(ps, "'%s' is not an IPv4 address", n->val);
+		}
 		return n;
 	}
 	if (strcmp(w, "run") == 0) {
@@ -1155,6 +1172,110 @@ static int eval_run(struct eval *e, const struct node *n)
 	return n->op == OP_EQ ? (unsigned long long)code == n->num : code != 0;
 }
 
+/* d.c.b.a.SUFFIX, or the nibbles of an IPv6 address (RFC 3596 §2.5); 0 if ip is no address */
+static int reverse_ip(const char *ip, const char *suffix, struct str *out)
+{
+	unsigned char a[16];
+	str_copyb(out, "", 0);
+	if (inet_pton(AF_INET, ip, a) == 1)
+		str_catf(out, "%u.%u.%u.%u.%s", a[3], a[2], a[1], a[0], suffix);
+	else if (inet_pton(AF_INET6, ip, a) == 1) {
+		for (int i = 15; i >= 0; i--)
+			str_catf(out, "%x.%x.", a[i] & 15, a[i] >> 4);
+		str_cats(out, suffix);
+	} else
+		return 0;
+	return 1;
+}
+
+static int same_ip(const char *x, const char *y)
+{
+	unsigned char a[16], b[16];
+	int fa = strchr(x, ':') ? AF_INET6 : AF_INET, fb = strchr(y, ':') ? AF_INET6 : AF_INET;
+	return fa == fb && inet_pton(fa, x, a) == 1 && inet_pton(fb, y, b) == 1 &&
+	       memcmp(a, b, fa == AF_INET ? 4 : 16) == 0;
+}
+
+static int no_resolver(struct eval *e)
+{
+	str_copys(e->why, "no DNS resolver");
+	return -1;
+}
+
+static int eval_dnslist(struct eval *e, const struct node *n)
+{
+	const struct rules_facts *f = e->f;
+	struct str name = STR_INIT;
+	struct conf_list ans = CONF_LIST_INIT;
+	if (!f->client || !reverse_ip(f->client, n->s, &name)) {
+		str_free(&name);
+		return 0;
+	}
+	if (!f->resolve) {
+		str_free(&name);
+		return no_resolver(e);
+	}
+	int r = f->resolve(f->resolve_arg, name.s, RULES_DNS_A, &ans), hit = 0;
+	if (r < 0) /* a list that does not answer lists nobody: log it, go on */
+		log_line("event=dnslist-fail zone=%s client=%s", n->s, f->client);
+	for (size_t i = 0; r > 0 && i < ans.n && !hit; i++) {
+		hit = n->val ? strcmp(ans.item[i], n->val) == 0 : strncmp(ans.item[i], "127.", 4) == 0;
+		if (hit)
+			log_line("event=%s zone=%s client=%s answer=%s", n->what ? "dnswl" : "dnsbl", n->s, f->client,
+				 ans.item[i]);
+	}
+	conf_list_free(&ans);
+	str_free(&name);
+	return hit;
+}
+
+/* the client's PTR names; -1 on a DNS failure */
+static int ptr_names(struct eval *e, struct conf_list *names)
+{
+	struct str q = STR_INIT;
+	const char *ip = e->f->client;
+	int r = 0;
+	if (ip && reverse_ip(ip, strchr(ip, ':') ? "ip6.arpa" : "in-addr.arpa", &q)) {
+		if (!e->f->resolve)
+			r = no_resolver(e);
+		else if ((r = e->f->resolve(e->f->resolve_arg, q.s, RULES_DNS_PTR, names)) < 0) {
+			str_copyb(e->why, "", 0);
+			str_catf(e->why, "reverse DNS lookup of %s failed", ip);
+		}
+	}
+	str_free(&q);
+	return r;
+}
+
+static int eval_rdns(struct eval *e, int confirmed)
+{
+	const struct rules_facts *f = e->f;
+	const char *given = confirmed ? f->client_name : f->reverse_name;
+	if (given) /* the client (Postfix, smtp-recv) looked it up already */
+		return *given && strcmp(given, "unknown") != 0;
+	struct conf_list names = CONF_LIST_INIT;
+	int r = ptr_names(e, &names);
+	if (r > 0 && confirmed) {
+		int hit = 0;
+		int type = strchr(f->client, ':') ? RULES_DNS_AAAA : RULES_DNS_A;
+		for (size_t i = 0; i < names.n && i < 4 && !hit; i++) {
+			struct conf_list addrs = CONF_LIST_INIT;
+			int a = f->resolve(f->resolve_arg, names.item[i], type, &addrs);
+			if (a < 0) {
+				str_copyb(e->why, "", 0);
+				str_catf(e->why, "forward DNS lookup of %s failed", names.item[i]);
+				hit = -1;
+			}
+			for (size_t k = 0; a > 0 && k < addrs.n && !hit; k++)
+				hit = same_ip(addrs.item[k], f->client);
+			conf_list_free(&addrs);
+		}
+		r = hit;
+	}
+	conf_list_free(&names);
+	return r < 0 ? -1 : r > 0;
+}
+
 static int has_tag(const struct rules_state *st, const char *tag)
 {
 	for (size_t i = 0; i < st->ntag; i++)
@@ -1181,6 +1302,8 @@ static int eval_node(struct eval *e, const struct node *n)
 			return e->f->auth_user && *e->f->auth_user;
 		if (n->what == P_TLS)
 			return e->f->tls_version && *e->f->tls_version;
+		if (n->what == P_RDNS || n->what == P_FCRDNS)
+			return eval_rdns(e, n->what == P_FCRDNS);
 		return e->f->helo && !addr_valid_literal(e->f->helo, strlen(e->f->helo)) &&
 		       addr_valid_domain(e->f->helo, strlen(e->f->helo), 1) && strchr(e->f->helo, '.') &&
 		       e->f->helo[strlen(e->f->helo) - 1] != '.';
@@ -1192,6 +1315,8 @@ static int eval_node(struct eval *e, const struct node *n)
 		return eval_run(e, n);
 	case N_FIELD:
 		return eval_field(e, n);
+	case N_DNSLIST:
+		return eval_dnslist(e, n);
 	}
 	return 0;
 }

@@ -12,6 +12,7 @@
 #define SLUICE_RULES_H
 #include <stddef.h>
 
+#include "conf.h"
 #include "str.h"
 
 enum rules_stage { STAGE_CONNECT, STAGE_HELO, STAGE_MAIL, STAGE_RCPT, STAGE_DATA, STAGE_EOM, STAGE_N };
@@ -47,7 +48,15 @@ struct rules_facts {
 	 */
 	int (*run)(void *arg, const char *cmd, struct str *out);
 	void *run_arg;
+	/*
+	 * DNS for dnsbl, dnswl, rdns, fcrdns: records of a type (RULES_DNS_*)
+	 * appended to out; 1 found, 0 none, -1 failure (see dnsbl.h).
+	 */
+	int (*resolve)(void *arg, const char *name, int type, struct conf_list *out);
+	void *resolve_arg;
 };
+
+enum { RULES_DNS_A = 1, RULES_DNS_PTR = 12, RULES_DNS_AAAA = 28 };
 
 /* reply of a deciding action */
 struct rules_reply {

@@ -25,6 +25,7 @@
 #include "conf.h"
 #include "content.h"
 #include "die.h"
+#include "dnsbl.h"
 #include "envelope.h"
 #include "log.h"
 #include "policy.h"
@@ -125,6 +126,7 @@ static void policy_mode(const struct rules *rs)
 	struct policy_req req = POLICY_REQ_INIT;
 	struct rules_state st = RULES_STATE_INIT;
 	struct str why = STR_INIT, act = STR_INIT, wire = STR_INIT, instance = STR_INIT;
+	struct dnsbl *dns = dnsbl_new();
 	bio_init(&in, 0, 65536, 3600 * 1000);
 	bio_init(&out, 1, 4096, 60 * 1000);
 	for (;;) {
@@ -140,7 +142,9 @@ static void policy_mode(const struct rules *rs)
 			die(EXIT_SYS, "malformed policy request: request=smtpd_access_policy missing");
 		const char *inst = policy_get(&req, "instance");
 		if (inst && *inst && (!instance.s || strcmp(inst, instance.s) != 0)) {
-			rules_state_free(&st); /* a new message transaction: forget the old one's tags */
+			rules_state_free(&st); /* a new transaction: forget the old one's tags and answers */
+			dnsbl_free(dns);
+			dns = dnsbl_new();
 			str_copys(&instance, inst);
 		}
 		int stage = policy_stage(policy_get(&req, "protocol_state"));
@@ -161,6 +165,8 @@ static void policy_mode(const struct rules *rs)
 			/* Postfix sends size=0 when the client gave no SIZE */
 			f.have_size = size && scan_ull(size, strlen(size), &f.size) && f.size > 0;
 			f.have_rcpt_count = count && stage >= STAGE_DATA && scan_ull(count, strlen(count), &f.rcpt_count);
+			f.resolve = dnsbl_resolve;
+			f.resolve_arg = dns;
 			struct rules_verdict v;
 			str_copyb(&why, "", 0);
 			if (rules_eval(rs, (enum rules_stage)stage, &f, &st, &v, &why) < 0) {
@@ -294,6 +300,8 @@ static void chain_mode(const struct rules *rs, char **next)
 	f.header_len = c.hdr_len;
 	f.run = content_run;
 	f.run_arg = &c;
+	f.resolve = dnsbl_resolve;
+	f.resolve_arg = dnsbl_new();
 	struct rules_state st = RULES_STATE_INIT;
 	struct rules_verdict v;
 	if (rules_eval(rs, STAGE_EOM, &f, &st, &v, &why) < 0) {
