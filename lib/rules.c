@@ -860,6 +860,8 @@ static void sort_errors(struct str *errors, size_t from, size_t namelen)
 {
 	struct msgline *m = NULL;
 	size_t n = 0;
+	if (errors->len <= from)
+		return;
 	for (size_t i = from; i < errors->len;) {
 		const char *nl = memchr(errors->s + i, '\n', errors->len - i);
 		size_t end = nl ? (size_t)(nl - errors->s) + 1 : errors->len;

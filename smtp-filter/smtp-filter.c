@@ -116,7 +116,8 @@ static void verdict_action(const struct rules_verdict *v, struct str *act)
 		if (!act->len)
 			str_cats(act, "DUNNO");
 	}
-	for (; used < v->neff; used++)
+	/* a refusal makes the effects moot; otherwise say what could not be sent */
+	for (; (d->kind == RK_NONE || d->kind == RK_ACCEPT) && used < v->neff; used++)
 		log_line("event=policy-dropped effect=\"%s\" reason=\"one action per policy reply\"", v->eff[used].arg);
 }
 

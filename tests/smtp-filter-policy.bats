@@ -219,3 +219,33 @@ policy() { # run smtp-filter -p with stdout kept byte-exact (bats trims trailing
 	run ask MAIL sender=x@spammer.example
 	expect "451 4.3.0 temporary failure in the rules"
 }
+
+# the client side of the codec (what smtp-recv calls), against smtp-filter -p
+client() {
+	local fifo=$BATS_TEST_TMPDIR/fifo
+	rm -f "$fifo"
+	mkfifo "$fifo"
+	"$BATS_TEST_TMPDIR/policy-client" "$@" 3> >(smtp-filter -p >"$fifo" 2>/dev/null) 4<"$fifo"
+}
+
+@test "codec client side: requests encoded, replies read and classified" {
+	# (a SANITIZE=1 build's library needs the sanitizer runtime to link)
+	cc -std=c11 -D_GNU_SOURCE -I"$TOP/lib" -o "$BATS_TEST_TMPDIR/policy-client" "$F/policy-client.c" "$TOP/lib/libsluice.a" 2>/dev/null ||
+		cc -std=c11 -D_GNU_SOURCE -fsanitize=address,undefined -I"$TOP/lib" -o "$BATS_TEST_TMPDIR/policy-client" "$F/policy-client.c" "$TOP/lib/libsluice.a"
+	run client request=smtpd_access_policy protocol_state=CONNECT client_address=192.0.2.1
+	[ "$output" = "CODE 554 5.7.1 exact address" ]
+	run client request=smtpd_access_policy protocol_state=RCPT recipient=bob@example.test
+	[ "$output" = "OK 0 " ]
+	run client request=smtpd_access_policy protocol_state=RCPT recipient=old@example.test
+	[ "$output" = "REDIRECT 0 new@example.test" ]
+	run client request=smtpd_access_policy protocol_state=MAIL sender=
+	[ "$output" = "PREPEND 0 X-Null-Sender: yes" ]
+	run client request=smtpd_access_policy protocol_state=MAIL sender=spam1@example.org
+	[ "$output" = "HOLD 0 spam" ]
+	run client request=smtpd_access_policy protocol_state=CONNECT client_address=192.0.2.2
+	[ "$output" = "DUNNO 0 " ]
+	# a value with a newline would inject an attribute: refused before sending
+	run client request=smtpd_access_policy "helo_name=$(printf 'x\nrecipient=y')"
+	[ "$status" -eq 1 ]
+	[[ "$output" == "refused helo_name" ]]
+}
