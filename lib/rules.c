@@ -1364,10 +1364,9 @@ int rules_eval(const struct rules *rs, enum rules_stage stage, const struct rule
 		pending_clear(st);
 	}
 	if (st->pending_stage >= 0 && (int)stage >= st->pending_stage) {
-		v->decision = st->pending;
+		/* it stays: every later recipient is refused the same way */
+		reply_copy(&v->decision, &st->pending);
 		v->line = st->pending_line;
-		st->pending.text = NULL;
-		pending_clear(st);
 		return 0;
 	}
 	for (size_t i = 0; i < rs->n; i++) {

@@ -296,3 +296,12 @@ EOF2
 	chain "$BATS_TEST_TMPDIR/nohdr" "$ENV1"
 	printf 'X-Added: 1\njust a body line\nand another\n' | cmp - "$OUT/msg"
 }
+
+@test "run: a checker gets the message read-only and cannot change it" {
+	printf '#!/bin/sh\nprintf EVIL >&0 2>/dev/null\nprintf "X-Tried: yes\\n"\nexit 0\n' >"$BATS_TEST_TMPDIR/evil"
+	chmod +x "$BATS_TEST_TMPDIR/evil"
+	rules <<<"eom run \"$BATS_TEST_TMPDIR/evil\" reject"
+	chain "$F/plain.eml" "$ENV1"
+	[ "$status" -eq 0 ]
+	{ printf 'X-Tried: yes\n'; cat "$F/plain.eml"; } | cmp - "$OUT/msg"
+}

@@ -143,11 +143,12 @@ policy() { # run smtp-filter -p with stdout kept byte-exact (bats trims trailing
 		req CONNECT client_address=203.0.113.12 instance=p
 		req MAIL client_address=203.0.113.12 sender=a@example.org instance=p
 		req RCPT client_address=203.0.113.12 sender=a@example.org recipient=x@elsewhere.example instance=p
+		req RCPT client_address=203.0.113.12 sender=a@example.org recipient=bob@example.test instance=p
 		req CONNECT client_address=203.0.113.12 instance=q
 		req MAIL client_address=203.0.113.12 sender=a@example.org sasl_username=alice instance=q
 		req RCPT client_address=203.0.113.12 sender=a@example.org recipient=x@elsewhere.example sasl_username=alice instance=q
 	} | policy
-	printf 'action=DUNNO\n\naction=DUNNO\n\naction=550 5.7.1 listed; reported at rcpt\n\naction=DUNNO\n\naction=DUNNO\n\naction=OK\n\n' |
+	printf 'action=DUNNO\n\naction=DUNNO\n\naction=550 5.7.1 listed; reported at rcpt\n\naction=550 5.7.1 listed; reported at rcpt\n\naction=DUNNO\n\naction=DUNNO\n\naction=OK\n\n' |
 		cmp - "$BATS_TEST_TMPDIR/out"
 	grep -q 'event=rule-forgiven' "$BATS_TEST_TMPDIR/err"
 }
