@@ -5,10 +5,23 @@
 #include "header.h"
 
 /* RFC 5322 §3.6.8: ftext is printable US-ASCII except ':' */
+static int ftext(unsigned char c)
+{
+	return c > 32 && c < 127 && c != ':';
+}
+
+int header_valid_name(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (!ftext((unsigned char)s[i]))
+			return 0;
+	return len > 0;
+}
+
 int header_is_field(const char *s, size_t len)
 {
 	size_t i = 0;
-	while (i < len && (unsigned char)s[i] > 32 && (unsigned char)s[i] < 127 && s[i] != ':')
+	while (i < len && ftext((unsigned char)s[i]))
 		i++;
 	return i > 0 && i < len && s[i] == ':';
 }

@@ -24,6 +24,8 @@ struct header_field {
 	size_t rawlen;
 };
 
+/* is s[0..len) a valid field name (RFC 5322 ftext: printable ASCII but ':') */
+int header_valid_name(const char *s, size_t len);
 /* does the line at s (len bytes, up to and maybe including LF) start a field */
 int header_is_field(const char *s, size_t len);
 /*

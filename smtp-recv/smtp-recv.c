@@ -19,6 +19,7 @@
  * "policy:"; recipient checks all live in rcpt_check().
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -818,7 +819,12 @@ static void pending_write(struct conn *c)
 	c->pending.len = 0;
 }
 
-/* the reply for an exit 82: fd 6 text "D..." (permanent) or "Z..." (temporary) */
+/*
+ * The reply for an exit 82: fd 6 text "D..." (permanent) or "Z..."
+ * (temporary), as notqmail's custom error.  The text may start with a
+ * reply code of the right class ("D550 5.7.1 ...", as smtp-filter writes)
+ * and with an enhanced code of that class; missing ones are filled in.
+ */
 static void custom_reply(struct conn *c, struct str *text)
 {
 	char kind = text->len ? text->s[0] : 0;
@@ -831,16 +837,24 @@ static void custom_reply(struct conn *c, struct str *text)
 		unsigned char ch = (unsigned char)text->s[i];
 		str_catc(&t, ch >= 0x20 && ch < 0x7f ? (char)ch : '?');
 	}
-	const char *code = kind == 'D' ? "554" : "451";
 	char cls = kind == 'D' ? '5' : '4';
+	char code[4];
+	memcpy(code, kind == 'D' ? "554" : "451", sizeof code);
+	const char *rest = str_c(&t);
+	/* 421 would claim the connection closes, which it does not */
+	if (t.len >= 4 && rest[0] == cls && isdigit((unsigned char)rest[1]) && isdigit((unsigned char)rest[2]) &&
+	    rest[3] == ' ' && strncmp(rest, "421", 3) != 0) {
+		memcpy(code, rest, 3);
+		rest += 4;
+	}
 	/* keep the filter's enhanced code when it is one of the right class */
-	int has_enh = t.len >= 6 && t.s[0] == cls && t.s[1] == '.' && strchr(str_c(&t), ' ');
-	if (!t.len)
-		str_copys(&t, kind == 'D' ? "Message refused" : "Message deferred, try again later");
+	int has_enh = rest[0] == cls && rest[1] == '.' && strchr(rest, ' ');
+	if (!*rest)
+		rest = kind == 'D' ? "Message refused" : "Message deferred, try again later";
 	if (has_enh)
-		reply(c, "%s %s", code, t.s);
+		reply(c, "%s %s", code, rest);
 	else
-		reply(c, "%s %c.3.0 %s", code, cls, t.s);
+		reply(c, "%s %c.3.0 %s", code, cls, rest);
 	str_free(&t);
 }
 

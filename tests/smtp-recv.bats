@@ -376,6 +376,10 @@ relay_try() {
 		82|Dno thanks|554 5.3.0 no thanks
 		82|Z4.2.0 Greylisted, come back later|451 4.2.0 Greylisted, come back later
 		82|Zbusy|451 4.3.0 busy
+		82|D550 5.7.1 spam refused|550 5.7.1 spam refused
+		82|Z450 4.7.1 greylisted|450 4.7.1 greylisted
+		82|D450 4.7.1 wrong class|554 5.3.0 450 4.7.1 wrong class
+		82|Z421 4.7.0 no closing|451 4.3.0 421 4.7.0 no closing
 		82|D4.1.1 wrong class|554 5.3.0 4.1.1 wrong class
 		82|Xodd|451 4.3.0 Temporary queue failure, try again later
 		82||451 4.3.0 Temporary queue failure, try again later

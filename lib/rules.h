@@ -1,0 +1,118 @@
+/*
+ * rules.h - smtp-filter's rules language (rules(5)): parser and evaluator.
+ *
+ * A rules file is parsed afresh by every process that uses it (once per
+ * connection or message), so parsing is one pass over the text with no
+ * lookups: tables are consulted, and programs run, only while evaluating.
+ * The evaluator sees the SMTP transaction only through struct rules_facts,
+ * so smtp-filter -p (facts from policy requests), smtp-filter -- (facts from
+ * the environment and the message) and fuzzers share one engine.
+ */
+#ifndef SLUICE_RULES_H
+#define SLUICE_RULES_H
+#include <stddef.h>
+
+#include "conf.h"
+#include "str.h"
+
+enum rules_stage { STAGE_CONNECT, STAGE_HELO, STAGE_MAIL, STAGE_RCPT, STAGE_DATA, STAGE_EOM, STAGE_N };
+
+/* what a rule does; the first group decides, the second accumulates */
+enum rules_kind {
+	RK_NONE, RK_ACCEPT, RK_REJECT, RK_DEFER, RK_DISCONNECT, RK_QUARANTINE, RK_DISCARD, RK_REDIRECT,
+	RK_ADD_HEADER, RK_REMOVE_HEADER, RK_REPLACE_HEADER, RK_REWRITE_SENDER, RK_BCC, RK_EXPORT,
+	RK_WARN, RK_TAG, RK_UNTAG
+};
+
+struct rules_facts {
+	const char *client;       /* client IP address */
+	const char *client_name;  /* forward-confirmed name, or "unknown" */
+	const char *reverse_name; /* PTR name, unconfirmed */
+	const char *helo;
+	const char *sender;       /* "" is the null sender; NULL before MAIL */
+	const char *const *rcpt;  /* rcpt stage: the one recipient; eom: all */
+	size_t nrcpt;
+	const char *auth_user;
+	const char *tls_version;  /* NULL or "" without TLS */
+	const char *spf;
+	unsigned long long size;  /* with have_size */
+	int have_size;
+	unsigned long long rcpt_count;
+	int have_rcpt_count;
+	const char *header;       /* eom: the header section */
+	size_t header_len;
+	/*
+	 * eom: run cmd on the message.  Returns its exit code and appends
+	 * whatever it printed to out (only the first time a command runs);
+	 * -1 when it could not be run to the end (a temporary failure).
+	 */
+	int (*run)(void *arg, const char *cmd, struct str *out);
+	void *run_arg;
+	/*
+	 * DNS for dnsbl, dnswl, rdns, fcrdns: records of a type (RULES_DNS_*)
+	 * appended to out; 1 found, 0 none, -1 failure (see dnsbl.h).
+	 */
+	int (*resolve)(void *arg, const char *name, int type, struct conf_list *out);
+	void *resolve_arg;
+};
+
+enum { RULES_DNS_A = 1, RULES_DNS_PTR = 12, RULES_DNS_AAAA = 28 };
+
+/* reply of a deciding action */
+struct rules_reply {
+	enum rules_kind kind;
+	unsigned code;
+	char ecode[16];    /* enhanced status code, "" if none */
+	char *text;
+};
+
+/* what survives from one stage to the next within a connection */
+struct rules_state {
+	char **tag;
+	size_t ntag;
+	int pending_stage; /* -1: no decision waiting */
+	struct rules_reply pending;
+	size_t pending_line;
+};
+#define RULES_STATE_INIT { NULL, 0, -1, { RK_NONE, 0, "", NULL }, 0 }
+
+struct rules_effect {
+	enum rules_kind kind;
+	char *arg;
+};
+
+struct rules_verdict {
+	struct rules_reply decision; /* kind RK_NONE: nothing decided */
+	char *arg;                   /* quarantine NAME, redirect ADDRESS */
+	size_t line;                 /* the deciding rule's line */
+	struct rules_effect *eff;
+	size_t neff;
+};
+
+struct rules;
+
+/*
+ * Parse text (name is used in messages).  Errors are appended to errors as
+ * "name:line: message\n" lines.  Returns the rules, or NULL when there
+ * were errors.
+ */
+struct rules *rules_parse(const char *name, const char *text, size_t len, struct str *errors);
+void rules_free(struct rules *r);
+/* does any rule belong to stage */
+int rules_has_stage(const struct rules *r, enum rules_stage stage);
+/*
+ * Evaluate stage's rules in order.  0: v filled (decision and effects);
+ * -1: a condition could not be evaluated (unreadable table, failed
+ * program): why says which, and the caller must fail temporarily.
+ */
+int rules_eval(const struct rules *r, enum rules_stage stage, const struct rules_facts *f,
+	       struct rules_state *st, struct rules_verdict *v, struct str *why);
+void rules_verdict_free(struct rules_verdict *v);
+void rules_state_free(struct rules_state *st);
+const char *rules_stage_name(enum rules_stage s);
+/* "550 5.7.1 text" for a deciding reply */
+void rules_reply_format(const struct rules_reply *r, struct str *out);
+/* is the address text a usable single-line mailbox for bcc/redirect */
+int rules_valid_mailbox(const char *s);
+
+#endif
