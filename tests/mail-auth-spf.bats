@@ -76,7 +76,7 @@ Received-SPF: pass (mx.example.test: domain of helo.test designates 198.51.100.7
 	wait_for 10 drill -Q -p 5353 @127.0.0.1 probe.invalid TXT
 	run mail-auth spf 192.0.2.9 client.example user@pass.test
 	[[ "${lines[0]}" == "spf=pass "* ]]
-	printf 'dns_timeout 1\ndns_retries 1\n' >"$CONF/limits"
+	printf 'dns-timeout 1\ndns-retries 0\n' >"$CONF/limits"
 	echo '127.0.0.1 5454' >"$CONF/nameservers"
 	run mail-auth spf 192.0.2.9 client.example user@pass.test
 	[[ "${lines[0]}" == "spf=temperror "* ]]
