@@ -16,9 +16,10 @@
  * 53 when absent).  They are asked in order, each with the limits
  * "dns-timeout" (seconds per query, default 5) and "dns-retries" (default 2).
  * CNAME chains are followed (at most DNS_CNAME_MAX links), also when the
- * server does not follow them itself; a loop one answer shows is DNS_PERM.  Names are taken as absolute; a label
- * may hold any octet (SPF macros can expand to spaces), and a name that
- * cannot be a DNS name (empty label, over 253 octets) is DNS_PERM.
+ * server does not follow them itself; a loop one answer shows is DNS_PERM.
+ * Names are taken as absolute; a label may hold any octet (SPF macros can
+ * expand to spaces), and a name that cannot be a DNS name (empty label,
+ * over 253 octets) is DNS_PERM.
  */
 #ifndef SLUICE_DNS_H
 #define SLUICE_DNS_H
