@@ -3,8 +3,9 @@
  *
  * libopendkim keeps one library handle per configuration; each struct
  * sdkim owns its own, so nothing is shared between messages and no state
- * lives outside the caller's objects.  Key records come from authdns via
- * the key lookup callback, never from libopendkim's own resolver.
+ * lives outside the caller's objects.  Key records come from dns_txt
+ * (dns.h) via the key lookup callback, never from libopendkim's own
+ * resolver.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,7 @@
 struct sdkim {
 	DKIM_LIB *lib;
 	DKIM *dkim;
-	struct authdns *dns;
+	struct dns *dns;
 	int cr;            /* the last body byte fed was CR */
 	int tryagain;      /* a key lookup failed temporarily */
 	struct str buf;    /* CRLF conversion */
@@ -40,20 +41,23 @@ static DKIM_CBSTAT key_lookup(DKIM *dkim, DKIM_SIGINFO *sig, u_char *buf, size_t
 		return DKIM_CBSTAT_ERROR;
 	struct str name = STR_INIT;
 	str_catf(&name, "%s._domainkey.%s", sel, dom);
-	struct authdns_txt txt;
-	enum authdns_status st = authdns_txt(d->dns, name.s, &txt);
+	struct dns_strs txt = DNS_STRS_INIT;
+	struct str err = STR_INIT; /* libopendkim reports the lookup in its own words */
+	int st = dns_txt(d->dns, name.s, &txt, &err);
+	str_free(&err);
 	str_free(&name);
-	if (st == AUTHDNS_TEMP)
+	if (st == DNS_TEMP)
 		return DKIM_CBSTAT_TRYAGAIN;
-	if (st != AUTHDNS_OK || txt.n == 0) {
-		authdns_txt_free(&txt);
+	if (st != DNS_OK || txt.n == 0) {
+		dns_strs_free(&txt);
 		return DKIM_CBSTAT_NOTFOUND;
 	}
 	/* RFC 6376 3.6.2.2: several records are for the verifier to choose; take the first */
-	size_t n = txt.rec[0].len < buflen - 1 ? txt.rec[0].len : buflen - 1;
-	memcpy(buf, txt.rec[0].s, n);
+	size_t len = strlen(txt.s[0]);
+	size_t n = len < buflen - 1 ? len : buflen - 1;
+	memcpy(buf, txt.s[0], n);
 	buf[n] = 0;
-	authdns_txt_free(&txt);
+	dns_strs_free(&txt);
 	return DKIM_CBSTAT_CONTINUE;
 }
 
@@ -68,7 +72,7 @@ static struct sdkim *new_ctx(void)
 	return d;
 }
 
-struct sdkim *sdkim_verify_new(struct authdns *dns)
+struct sdkim *sdkim_verify_new(struct dns *dns)
 {
 	struct sdkim *d = new_ctx();
 	if (!d)

@@ -1,6 +1,6 @@
 /*
  * dkim.h - DKIM (RFC 6376, RFC 8463) verification and signing on
- * libopendkim, with keys fetched through authdns.
+ * libopendkim, with keys fetched through dns.h.
  *
  * A message is fed the same way for both: each header field whole (its
  * folded lines included, without the final line end), then the end of the
@@ -17,7 +17,7 @@
 #define SLUICE_DKIM_H
 #include <stddef.h>
 
-#include "authdns.h"
+#include "dns.h"
 #include "str.h"
 
 enum sdkim_res { SDKIM_PASS, SDKIM_FAIL, SDKIM_NEUTRAL, SDKIM_TEMPERROR, SDKIM_PERMERROR };
@@ -36,7 +36,7 @@ struct sdkim_sig {
 struct sdkim;                  /* one message being verified or signed */
 
 /* a verifier; NULL on failure.  dns must outlive it. */
-struct sdkim *sdkim_verify_new(struct authdns *dns);
+struct sdkim *sdkim_verify_new(struct dns *dns);
 /*
  * a signer with key (PEM text) for domain/selector; alg "rsa" or
  * "ed25519".  NULL with *err set on failure.

@@ -101,20 +101,22 @@ int dmarc_parse(const char *txt, struct dmarc_record *r)
  * than one (policy discovery ends, 6.6.3 step 5), 3 one without a usable
  * policy (no DMARC processing, 6.6.3 step 6), -1 temporary failure.
  */
-static int fetch(struct authdns *dns, const char *domain, struct dmarc_record *r)
+static int fetch(struct dns *dns, const char *domain, struct dmarc_record *r)
 {
-	struct str name = STR_INIT;
-	struct authdns_txt txt;
+	struct str name = STR_INIT, err = STR_INIT;
+	struct dns_strs txt = DNS_STRS_INIT;
 	str_copys(&name, "_dmarc.");
 	str_cats(&name, domain);
-	enum authdns_status st = authdns_txt(dns, name.s, &txt);
+	/* no such name holds no record; only a temporary failure stops discovery */
+	int st = dns_txt(dns, name.s, &txt, &err);
 	str_free(&name);
-	if (st == AUTHDNS_TEMP)
+	str_free(&err);
+	if (st == DNS_TEMP)
 		return -1;
 	int found = 0, usable = 0;
 	for (size_t i = 0; i < txt.n; i++) {
 		struct dmarc_record one;
-		const char *t = str_c(&txt.rec[i]);
+		const char *t = txt.s[i];
 		if (strncmp(t, "v=DMARC1", 8) != 0)
 			continue;
 		found++;
@@ -123,7 +125,7 @@ static int fetch(struct authdns *dns, const char *domain, struct dmarc_record *r
 			usable++;
 		}
 	}
-	authdns_txt_free(&txt);
+	dns_strs_free(&txt);
 	if (found == 0)
 		return 1;
 	if (found > 1)
@@ -154,7 +156,7 @@ static enum dmarc_policy lower(enum dmarc_policy p)
 	return p == DMARC_P_REJECT ? DMARC_P_QUARANTINE : DMARC_P_NONE;
 }
 
-static void evaluate_one(struct authdns *dns, const struct publicsuffix *psl, const struct dmarc_input *in,
+static void evaluate_one(struct dns *dns, const struct publicsuffix *psl, const struct dmarc_input *in,
 			 const char *from, struct dmarc_eval *out)
 {
 	struct dmarc_record rec;
@@ -233,7 +235,7 @@ static void eval_copy(struct dmarc_eval *dst, const struct dmarc_eval *src)
 	dst->problem = src->problem;
 }
 
-void dmarc_evaluate(struct authdns *dns, const struct publicsuffix *psl, const struct dmarc_input *in,
+void dmarc_evaluate(struct dns *dns, const struct publicsuffix *psl, const struct dmarc_input *in,
 		    struct dmarc_eval *out)
 {
 	out->result = DMARCR_PERMERROR;

@@ -1,5 +1,5 @@
 /*
- * dmarc.h - DMARC (RFC 7489) evaluation: policy discovery over authdns
+ * dmarc.h - DMARC (RFC 7489) evaluation: policy discovery over dns.h
  * with the organizational-domain fallback from the Public Suffix List,
  * SPF and DKIM identifier alignment (relaxed and strict), the result and
  * the disposition a receiver applies (after pct sampling).
@@ -12,7 +12,7 @@
 #define SLUICE_DMARC_H
 #include <stddef.h>
 
-#include "authdns.h"
+#include "dns.h"
 #include "publicsuffix.h"
 #include "spf.h"
 #include "str.h"
@@ -55,7 +55,7 @@ struct dmarc_eval {
  * and among those the one with the strictest policy.  No From domain at
  * all is permerror.
  */
-void dmarc_evaluate(struct authdns *dns, const struct publicsuffix *psl, const struct dmarc_input *in,
+void dmarc_evaluate(struct dns *dns, const struct publicsuffix *psl, const struct dmarc_input *in,
 		    struct dmarc_eval *out);
 void dmarc_eval_free(struct dmarc_eval *e);
 

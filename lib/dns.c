@@ -3,7 +3,9 @@
  *
  * ldns does the wire work; this file decides what an answer means for
  * mail: which failures are permanent, how CNAMEs chain, how MX records
- * order.  Nothing here is global: the random order among equal MX
+ * order, what a Null MX is.  Delivery and the authentication code (SPF,
+ * DKIM, DMARC) share it, so both see the same servers, limits and
+ * answers.  Nothing here is global: the random order among equal MX
  * preferences comes from getrandom(2) on every call.
  */
 #include <arpa/inet.h>
@@ -135,14 +137,8 @@ void dns_close(struct dns *d)
 
 static const char *type_name(ldns_rr_type t)
 {
-	switch (t) {
-	case LDNS_RR_TYPE_MX: return "MX";
-	case LDNS_RR_TYPE_A: return "A";
-	case LDNS_RR_TYPE_AAAA: return "AAAA";
-	case LDNS_RR_TYPE_TXT: return "TXT";
-	case LDNS_RR_TYPE_PTR: return "PTR";
-	default: return "?";
-	}
+	const ldns_rr_descriptor *desc = ldns_rr_descript((uint16_t)t);
+	return desc && desc->_name ? desc->_name : "?";
 }
 
 /* a dname as lowercased text without the trailing dot ("" for the root) */
@@ -161,16 +157,28 @@ static char *dname_text(const ldns_rdf *rdf)
 	return r;
 }
 
-/* name as an absolute dname; NULL when it is not a valid name */
+/*
+ * name as an absolute dname; NULL when it cannot be one.  A label may hold
+ * any octet (SPF macros can expand to spaces), so everything ldns would
+ * read as syntax is written as \DDD.  Empty labels and names over 253
+ * octets are no names at all.
+ */
 static ldns_rdf *dname_of(const char *name)
 {
 	size_t n = strlen(name);
-	if (n == 0 || n > 253 || (n > 1 && name[n - 1] == '.' && name[n - 2] == '.'))
+	if (n && name[n - 1] == '.')
+		n--;
+	if (n == 0 || n > 253 || name[0] == '.' || strstr(name, ".."))
 		return NULL;
 	struct str abs = STR_INIT;
-	str_cats(&abs, name);
-	if (name[n - 1] != '.')
-		str_catc(&abs, '.');
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (c <= ' ' || c >= 127 || strchr("\"();\\@$", c))
+			str_catf(&abs, "\\%03u", c);
+		else
+			str_catc(&abs, (char)c);
+	}
+	str_catc(&abs, '.');
 	ldns_rdf *r = ldns_dname_new_frm_str(abs.s);
 	str_free(&abs);
 	return r;
@@ -219,7 +227,7 @@ static int ask(struct dns *d, const ldns_rdf *name, ldns_rr_type t, ldns_pkt **p
  * a chain ends without data, by asking again for its target.  *out holds
  * clones the caller frees (possibly empty: no data).
  */
-static int lookup(struct dns *d, const char *name, ldns_rr_type t, ldns_rr_list **out, struct str *err)
+int dns_query(struct dns *d, const char *name, ldns_rr_type t, ldns_rr_list **out, struct str *err)
 {
 	*out = NULL;
 	ldns_rdf *cur = dname_of(name);
@@ -242,21 +250,36 @@ static int lookup(struct dns *d, const char *name, ldns_rr_type t, ldns_rr_list 
 		}
 		ldns_rr_list *ans = ldns_pkt_answer(pkt);
 		size_t n = ans ? ldns_rr_list_rr_count(ans) : 0;
+		/*
+		 * Walk the chain as far as this answer goes.  A loop inside one
+		 * answer is the server's settled word, permanent; a chain that
+		 * outgrows DNS_CNAME_MAX over several questions is temporary,
+		 * since separate answers may catch a zone in mid-change.
+		 */
+		const ldns_rdf *seen[DNS_CNAME_MAX + 1]; /* owners passed in this answer */
+		size_t nseen = 0;
 		int moved;
-		do { /* walk the chain as far as this answer goes */
+		do {
 			moved = 0;
 			for (size_t i = 0; i < n; i++) {
 				ldns_rr *rr = ldns_rr_list_rr(ans, i);
 				if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_CNAME || ldns_rr_rd_count(rr) < 1 ||
 				    ldns_dname_compare(ldns_rr_owner(rr), cur) != 0)
 					continue;
-				if (++links > DNS_CNAME_MAX) {
+				int loop = 0;
+				if (++links <= DNS_CNAME_MAX) {
+					seen[nseen++] = ldns_rr_owner(rr);
+					for (size_t k = 0; k < nseen; k++)
+						if (ldns_dname_compare(ldns_rr_rdf(rr, 0), seen[k]) == 0)
+							loop = 1;
+				}
+				if (loop || links > DNS_CNAME_MAX) {
 					char *q = dname_text(cur);
-					str_catf(err, "CNAME chain too long at %s", q);
+					str_catf(err, loop ? "CNAME loop at %s" : "CNAME chain too long at %s", q);
 					free(q);
 					ldns_rdf_deep_free(cur);
 					ldns_pkt_free(pkt);
-					return DNS_TEMP;
+					return loop ? DNS_PERM : DNS_TEMP;
 				}
 				ldns_rdf_deep_free(cur);
 				cur = ldns_rdf_clone(ldns_rr_rdf(rr, 0));
@@ -286,6 +309,37 @@ static int lookup(struct dns *d, const char *name, ldns_rr_type t, ldns_rr_list 
 	}
 }
 
+/* RFC 7505 3: an exchange that is the root names no host */
+static int mx_root(const ldns_rr *rr)
+{
+	return ldns_rr_rd_count(rr) >= 2 && ldns_dname_label_count(ldns_rr_rdf(rr, 1)) == 0;
+}
+
+/* a Null MX: MX records, every one with the root as exchange */
+static int mx_null(const ldns_rr_list *rrs)
+{
+	size_t n = ldns_rr_list_rr_count(rrs);
+	for (size_t i = 0; i < n; i++)
+		if (!mx_root(ldns_rr_list_rr(rrs, i)))
+			return 0;
+	return n > 0;
+}
+
+int dns_null_mx(struct dns *d, const char *domain, struct str *err)
+{
+	ldns_rr_list *rrs;
+	struct str why = STR_INIT;
+	int r = dns_query(d, domain, LDNS_RR_TYPE_MX, &rrs, &why);
+	if (r == DNS_TEMP)
+		str_cats(err, str_c(&why));
+	str_free(&why);
+	if (r != DNS_OK)
+		return r == DNS_TEMP ? -1 : 0;
+	int null = mx_null(rrs);
+	ldns_rr_list_deep_free(rrs);
+	return null;
+}
+
 static int cmp_mx(const void *a, const void *b)
 {
 	const struct dns_mx *x = a, *y = b;
@@ -298,32 +352,27 @@ int dns_mx(struct dns *d, const char *domain, struct dns_mxs *out, struct str *e
 	out->mx = NULL;
 	out->n = 0;
 	out->implicit = 0;
-	int r = lookup(d, domain, LDNS_RR_TYPE_MX, &rrs, err);
+	int r = dns_query(d, domain, LDNS_RR_TYPE_MX, &rrs, err);
 	if (r != DNS_OK)
 		return r;
-	size_t n = ldns_rr_list_rr_count(rrs), nulls = 0;
+	if (mx_null(rrs)) {
+		ldns_rr_list_deep_free(rrs);
+		str_catf(err, "556 5.1.10 domain %s does not accept mail (Null MX, RFC 7505)", domain);
+		return DNS_PERM;
+	}
+	size_t n = ldns_rr_list_rr_count(rrs);
 	if (n > DNS_MX_MAX)
 		n = DNS_MX_MAX;
 	out->mx = xcalloc(n ? n : 1, sizeof *out->mx);
 	for (size_t i = 0; i < n; i++) {
 		ldns_rr *rr = ldns_rr_list_rr(rrs, i);
-		if (ldns_rr_rd_count(rr) < 2)
+		if (ldns_rr_rd_count(rr) < 2 || mx_root(rr))
 			continue;
-		char *host = dname_text(ldns_rr_rdf(rr, 1));
-		if (!*host) { /* "." : RFC 7505 Null MX */
-			free(host);
-			nulls++;
-			continue;
-		}
-		out->mx[out->n].host = host;
+		out->mx[out->n].host = dname_text(ldns_rr_rdf(rr, 1));
 		out->mx[out->n].pref = ldns_rdf2native_int16(ldns_rr_rdf(rr, 0));
 		out->n++;
 	}
 	ldns_rr_list_deep_free(rrs);
-	if (out->n == 0 && nulls) {
-		str_catf(err, "556 5.1.10 domain %s does not accept mail (Null MX, RFC 7505)", domain);
-		return DNS_PERM;
-	}
 	if (out->n == 0) {
 		/* RFC 5321 5.1: no MX records, the domain is its own exchanger */
 		out->mx[0].host = xstrdup(domain);
@@ -361,7 +410,7 @@ int dns_mx(struct dns *d, const char *domain, struct dns_mxs *out, struct str *e
 static int addrs_of(struct dns *d, const char *name, ldns_rr_type t, struct dns_ips *out, struct str *err)
 {
 	ldns_rr_list *rrs;
-	int r = lookup(d, name, t, &rrs, err);
+	int r = dns_query(d, name, t, &rrs, err);
 	if (r != DNS_OK)
 		return r;
 	size_t n = ldns_rr_list_rr_count(rrs), want = t == LDNS_RR_TYPE_A ? 4 : 16, kept = 0;
@@ -418,31 +467,34 @@ int dns_txt(struct dns *d, const char *name, struct dns_strs *out, struct str *e
 	ldns_rr_list *rrs;
 	out->s = NULL;
 	out->n = 0;
-	int r = lookup(d, name, LDNS_RR_TYPE_TXT, &rrs, err);
+	int r = dns_query(d, name, LDNS_RR_TYPE_TXT, &rrs, err);
 	if (r != DNS_OK)
 		return r;
-	for (size_t i = 0; i < ldns_rr_list_rr_count(rrs); i++) {
-		ldns_rr *rr = ldns_rr_list_rr(rrs, i);
-		struct str txt = STR_INIT;
-		str_ready(&txt, 0);
-		int bad = 0;
-		for (size_t k = 0; k < ldns_rr_rd_count(rr); k++) {
-			const ldns_rdf *f = ldns_rr_rdf(rr, k);
-			const uint8_t *p = ldns_rdf_data(f);
-			size_t sz = ldns_rdf_size(f);
-			if (sz < 1 || (size_t)p[0] + 1 > sz || memchr(p + 1, '\0', p[0]))
-				bad = 1;
-			else
-				str_catb(&txt, p + 1, p[0]);
-		}
-		if (bad) /* a NUL cannot be handed on as a C string */
-			str_free(&txt);
-		else
-			strs_push(out, xstrndup(txt.s, txt.len));
-		str_free(&txt);
-	}
+	struct str txt = STR_INIT;
+	for (size_t i = 0; i < ldns_rr_list_rr_count(rrs); i++)
+		if (dns_txt_join(ldns_rr_list_rr(rrs, i), &txt) == 0) /* a NUL cannot go on as a C string */
+			strs_push(out, xstrndup(str_c(&txt), txt.len));
+	str_free(&txt);
 	ldns_rr_list_deep_free(rrs);
 	return DNS_OK;
+}
+
+int dns_txt_join(const ldns_rr *rr, struct str *out)
+{
+	int nul = 0;
+	str_copys(out, "");
+	for (size_t k = 0; k < ldns_rr_rd_count(rr); k++) {
+		const ldns_rdf *f = ldns_rr_rdf(rr, k);
+		const uint8_t *p = ldns_rdf_data(f);
+		size_t sz = ldns_rdf_size(f);
+		if (sz < 1)
+			continue;
+		size_t len = p[0] < sz - 1 ? p[0] : sz - 1; /* never past the rdata */
+		if (memchr(p + 1, '\0', len))
+			nul = 1;
+		str_catb(out, p + 1, len);
+	}
+	return nul ? -1 : 0;
 }
 
 int dns_ptr(struct dns *d, const struct dns_ip *ip, struct dns_strs *out, struct str *err)
@@ -459,7 +511,7 @@ int dns_ptr(struct dns *d, const struct dns_ip *ip, struct dns_strs *out, struct
 		str_cats(&q, "ip6.arpa");
 	}
 	ldns_rr_list *rrs;
-	int r = lookup(d, q.s, LDNS_RR_TYPE_PTR, &rrs, err);
+	int r = dns_query(d, q.s, LDNS_RR_TYPE_PTR, &rrs, err);
 	str_free(&q);
 	if (r != DNS_OK)
 		return r;

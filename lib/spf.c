@@ -1,8 +1,9 @@
 /*
- * spf.c - SPF evaluation with libspf2 over authdns (spf.h).
+ * spf.c - SPF evaluation with libspf2 over sluice's DNS layer (spf.h).
  *
  * libspf2 asks its DNS layer for records; the layer here answers from
- * authdns, so SPF sees exactly the nameservers the rest of sluice uses.
+ * dns_query (dns.h), so SPF sees exactly the nameservers, limits and CNAME
+ * handling the rest of sluice uses.
  */
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -49,21 +50,21 @@ static SPF_dns_rr_t *layer_lookup(SPF_dns_server_t *server, const char *domain, 
 				  int should_cache)
 {
 	(void)should_cache;
-	struct authdns *dns = server->hook;
+	struct dns *dns = server->hook;
 	ldns_rr_list *rrs;
 	/* RFC 7208 3.1 retired the SPF RR type: policies live in TXT only */
 	if (type == ns_t_spf)
 		return SPF_dns_rr_new_init(server, domain, type, 0, NO_DATA);
-	enum authdns_status st = authdns_query(dns, domain, (ldns_rr_type)type, &rrs);
-	switch (st) {
-	case AUTHDNS_NXDOMAIN:
+	struct str err = STR_INIT; /* libspf2 has its own words for failures */
+	int st = dns_query(dns, domain, (ldns_rr_type)type, &rrs, &err);
+	str_free(&err);
+	if (st == DNS_PERM)
 		return SPF_dns_rr_new_init(server, domain, type, 0, HOST_NOT_FOUND);
-	case AUTHDNS_NODATA:
-		return SPF_dns_rr_new_init(server, domain, type, 0, NO_DATA);
-	case AUTHDNS_TEMP:
+	if (st == DNS_TEMP)
 		return SPF_dns_rr_new_init(server, domain, type, 0, TRY_AGAIN);
-	case AUTHDNS_OK:
-		break;
+	if (ldns_rr_list_rr_count(rrs) == 0) {
+		ldns_rr_list_deep_free(rrs);
+		return SPF_dns_rr_new_init(server, domain, type, 0, NO_DATA);
 	}
 	SPF_dns_rr_t *rr = SPF_dns_rr_new_init(server, domain, type, 0, NETDB_SUCCESS);
 	if (!rr) {
@@ -98,7 +99,8 @@ static SPF_dns_rr_t *layer_lookup(SPF_dns_server_t *server, const char *domain, 
 		}
 		case ns_t_txt:
 		case ns_t_spf:
-			authdns_txt_join(r, &text);
+			/* a NUL ends the record for libspf2, as it always did */
+			dns_txt_join(r, &text);
 			data = str_c(&text);
 			len = text.len + 1;
 			break;
@@ -123,14 +125,14 @@ static void layer_destroy(SPF_dns_server_t *server)
 	free(server);
 }
 
-static SPF_dns_server_t *layer_new(struct authdns *dns)
+static SPF_dns_server_t *layer_new(struct dns *dns)
 {
 	SPF_dns_server_t *s = calloc(1, sizeof *s);
 	if (!s)
 		return NULL;
 	s->destroy = layer_destroy;
 	s->lookup = layer_lookup;
-	s->name = "sluice-authdns";
+	s->name = "sluice-dns";
 	s->hook = dns;
 	return s;
 }
@@ -149,7 +151,7 @@ static void fail_result(struct spf_check *out, enum spf_res r, const char *why)
 	str_copys(&out->problem, why);
 }
 
-int spf_check(struct authdns *dns, const char *ip, const char *helo, const char *sender,
+int spf_check(struct dns *dns, const char *ip, const char *helo, const char *sender,
 	      const char *receiver, struct spf_check *out)
 {
 	out->result = SPFR_NONE;

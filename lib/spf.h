@@ -1,7 +1,7 @@
 /*
  * spf.h - Sender Policy Framework (RFC 7208) for the MAIL stage, on
- * libspf2 with its DNS queries sent through authdns (the configured
- * nameservers, not the system resolver).
+ * libspf2 with its DNS queries sent through dns.h (the configured
+ * nameservers, not libspf2's own resolver).
  *
  * The MAIL FROM identity is checked; when the sender is null the HELO
  * identity is, as postmaster@HELO (RFC 7208 2.4).  The seven results are
@@ -15,7 +15,7 @@
 #ifndef SLUICE_SPF_H
 #define SLUICE_SPF_H
 
-#include "authdns.h"
+#include "dns.h"
 #include "str.h"
 
 enum spf_res {
@@ -43,7 +43,7 @@ struct spf_check {
  * receiver is this host's name (for the explanation macros).
  * Returns 0, or -1 when ip is not an address (out->result is permerror).
  */
-int spf_check(struct authdns *dns, const char *ip, const char *helo, const char *sender,
+int spf_check(struct dns *dns, const char *ip, const char *helo, const char *sender,
 	      const char *receiver, struct spf_check *out);
 void spf_check_free(struct spf_check *c);
 

@@ -17,13 +17,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "authdns.h"
 #include "authres.h"
 #include "bio.h"
 #include "conf.h"
 #include "die.h"
 #include "dkim.h"
 #include "dmarc.h"
+#include "dns.h"
 #include "msgfeed.h"
 #include "publicsuffix.h"
 #include "spf.h"
@@ -38,11 +38,18 @@ static void usage(void)
 			"sign [-d DOMAIN -s SELECTOR -k KEYFILE [-a rsa|ed25519]] | nullmx DOMAIN | orgdomain DOMAIN...");
 }
 
-static struct authdns *open_dns(void)
+/* the resolver of nameservers, with the dns-timeout and dns-retries limits */
+static struct dns *open_dns(void)
 {
-	struct authdns *d = authdns_open();
+	struct conf_list limits = CONF_LIST_INIT;
+	struct str err = STR_INIT;
+	if (conf_list_read("limits", &limits) < 0)
+		die_sys(EXIT_SYS, "unable to read limits");
+	struct dns *d = dns_open(&limits, &err);
+	conf_list_free(&limits);
 	if (!d)
-		die_sys(EXIT_SYS, "unable to set up the DNS resolver");
+		die(EXIT_SYS, "unable to set up the DNS resolver: %s", str_c(&err));
+	str_free(&err);
 	return d;
 }
 
@@ -68,7 +75,7 @@ static int cmd_spf(int argc, char **argv)
 {
 	if (argc != 4)
 		usage();
-	struct authdns *dns = open_dns();
+	struct dns *dns = open_dns();
 	struct str host = STR_INIT, hdr = STR_INIT, line = STR_INIT;
 	me(&host);
 	struct spf_check c = SPF_CHECK_INIT;
@@ -84,7 +91,7 @@ static int cmd_spf(int argc, char **argv)
 	spf_received_header(&c, argv[1], argv[2], argv[3], host.s, &hdr);
 	puts_out(hdr.s);
 	spf_check_free(&c);
-	authdns_close(dns);
+	dns_close(dns);
 	return 0;
 }
 
@@ -181,7 +188,7 @@ static int cmd_verify(int argc, char **argv)
 	}
 	if (optind != argc || (ip && env) || (!ip && sender))
 		usage();
-	struct authdns *dns = open_dns();
+	struct dns *dns = open_dns();
 	struct publicsuffix *psl = publicsuffix_load(NULL);
 	if (!psl)
 		die_sys(EXIT_SYS, "unable to read the Public Suffix List");
@@ -264,7 +271,7 @@ static int cmd_verify(int argc, char **argv)
 	sdkim_free(v.dkim);
 	spf_check_free(&spf);
 	publicsuffix_free(psl);
-	authdns_close(dns);
+	dns_close(dns);
 	str_free(&out);
 	str_free(&hdr);
 	str_free(&id);
@@ -393,11 +400,13 @@ static int cmd_nullmx(int argc, char **argv)
 {
 	if (argc != 2)
 		usage();
-	struct authdns *dns = open_dns();
-	int r = authdns_null_mx(dns, argv[1]);
-	authdns_close(dns);
+	struct dns *dns = open_dns();
+	struct str err = STR_INIT;
+	int r = dns_null_mx(dns, argv[1], &err);
+	dns_close(dns);
 	if (r < 0)
-		die(EXIT_SYS, "unable to look up MX for %s: temporary DNS failure", argv[1]);
+		die(EXIT_SYS, "unable to look up MX for %s: %s", argv[1], str_c(&err));
+	str_free(&err);
 	puts_out(r ? "null-mx\n" : "no-null-mx\n");
 	return r ? 0 : 1;
 }

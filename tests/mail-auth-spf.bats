@@ -68,7 +68,7 @@ Received-SPF: pass (mx.example.test: domain of helo.test designates 198.51.100.7
 	[[ "$output" == *'helo="evil; x=\"y\"";'* ]]
 }
 
-@test "nameservers takes IP PORT, and an unreachable resolver is temperror" {
+@test "nameservers takes IP PORT per line, and an unreachable resolver is temperror within dns-timeout" {
 	spf_zone
 	"$PY" "$AUTHDIR/dnszone.py" "$BATS_TEST_TMPDIR/zone" >"$BATS_TEST_TMPDIR/z2"
 	bg_start ldns-testns -p 5353 "$BATS_TEST_TMPDIR/z2"
@@ -76,10 +76,17 @@ Received-SPF: pass (mx.example.test: domain of helo.test designates 198.51.100.7
 	wait_for 10 drill -Q -p 5353 @127.0.0.1 probe.invalid TXT
 	run mail-auth spf 192.0.2.9 client.example user@pass.test
 	[[ "${lines[0]}" == "spf=pass "* ]]
-	printf 'dns_timeout 1\ndns_retries 1\n' >"$CONF/limits"
+	printf 'dns-timeout 1\ndns-retries 0\n' >"$CONF/limits"
+	# each line keeps its own port; a dead first server hands over to the next
+	printf '127.0.0.1 5454\n127.0.0.1 5353\n' >"$CONF/nameservers"
+	run mail-auth spf 192.0.2.9 client.example user@pass.test
+	[[ "${lines[0]}" == "spf=pass "* ]]
+	# dns-timeout and dns-retries bound the wait (the defaults would take 15 s)
 	echo '127.0.0.1 5454' >"$CONF/nameservers"
+	start=$SECONDS
 	run mail-auth spf 192.0.2.9 client.example user@pass.test
 	[[ "${lines[0]}" == "spf=temperror "* ]]
+	[ $((SECONDS - start)) -le 4 ]
 }
 
 @test "RFC 7208 test suite (python3-spf's rfc7208-tests.yml): at least $SPF_SUITE_MIN of 203 pass" {

@@ -59,7 +59,8 @@ def usable(name):
     return True
 
 
-def rr_text(name, rtype, value):
+def rr_text(owner, rtype, value):
+    """owner as fqdn() wrote it (escaped already: never escape twice)"""
     if rtype in ('TXT', 'SPF'):
         data = txt_rdata(value)
     elif rtype == 'MX':
@@ -69,7 +70,7 @@ def rr_text(name, rtype, value):
         data = fqdn(value)
     else:
         data = str(value)
-    return '%s 300 IN %s %s' % (fqdn(name), rtype, data)
+    return '%s 300 IN %s %s' % (owner, rtype, data)
 
 
 def testns(records):

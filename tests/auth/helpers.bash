@@ -10,7 +10,7 @@ dns_serve() {
 	"$PY" "$AUTHDIR/dnszone.py" "$1" >"$BATS_TEST_TMPDIR/zone.data"
 	bg_start ldns-testns -p 53 "$BATS_TEST_TMPDIR/zone.data"
 	echo 127.0.0.1 >"$CONF/nameservers"
-	printf 'dns_timeout 2\ndns_retries 1\n' >"$CONF/limits"
+	printf 'dns-timeout 2\ndns-retries 0\n' >"$CONF/limits"
 	wait_for 10 dns_answers
 }
 

@@ -74,7 +74,7 @@ def main():
     with open(os.path.join(conf, 'me'), 'w') as f:
         f.write('receiver.test\n')
     with open(os.path.join(conf, 'limits'), 'w') as f:
-        f.write('dns_timeout 1\ndns_retries 1\n')
+        f.write('dns-timeout 1\ndns-retries 0\n')
     env = dict(os.environ, SLUICE_CONF=conf)
     passed = total = 0
     for n, sc in enumerate(scenarios):
