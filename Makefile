@@ -100,3 +100,10 @@ clean:
 
 .PHONY: all check deps install clean start stop FORCE
 -include $(LIB_OBJ:.o=.d)
+
+# the benchmark against Postfix and OpenSMTPD (root; see bench/README.md);
+# a measurement, not a test: make check does not run it
+bench: all
+	bench/bench
+
+.PHONY: bench
