@@ -424,14 +424,6 @@ static void lock_queue(struct sched *s)
 	/* fd stays open (and locked) until we exit */
 }
 
-/* arrival time: the id starts with the seconds of the commit */
-static time_t id_time(const char *id)
-{
-	unsigned long long t = 0;
-	scan_ull(id, 10, &t);
-	return (time_t)t;
-}
-
 /* remove tmp/ debris and state/ files whose message is gone */
 static void cleanup(struct sched *s)
 {
@@ -669,7 +661,7 @@ static struct msg *msg_load(struct sched *s, struct entry *e)
 	}
 	str_free(&p);
 	m->tried = xcalloc(m->env.nrcpt ? m->env.nrcpt : 1, 1);
-	m->arrival = id_time(e->id);
+	m->arrival = qid_time(e->id);
 	m->e = e;
 	e->m = m;
 	m->prev = s->tail;
