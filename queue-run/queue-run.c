@@ -1051,7 +1051,7 @@ static void job_start(struct sched *s, struct msg *m, int remote, size_t *idx, s
 	} else {
 		char **envp = env_with_id(m->e->id);
 		struct child_fd map[] = { { fd, 0 }, { p[1], 1 } };
-		pid = child_spawn(argv, map, 2, envp);
+		pid = child_spawn_group(argv, map, 2, envp);
 		env_free(envp);
 		if (pid < 0)
 			str_catf(&err, "unable to run %s: %s", argv[0], strerror(errno));
@@ -1349,7 +1349,7 @@ static void kill_overdue(struct sched *s, time_t t)
 		struct job *j = &s->jobs[k];
 		if (!j->killed && t >= j->deadline) {
 			log_line("event=timeout id=%s pid=%ld", j->m->e->id, (long)j->pid);
-			kill(j->pid, SIGKILL);
+			kill(-j->pid, SIGKILL); /* its group: whatever it started too */
 			j->killed = 1;
 		}
 	}
@@ -1495,7 +1495,7 @@ int main(int argc, char **argv)
 		if (s.stopping && t >= s.stop_at && s.njobs) {
 			/* results not recorded are retried: a duplicate, never a loss */
 			for (size_t k = 0; k < s.njobs; k++)
-				kill(s.jobs[k].pid, SIGKILL);
+				kill(-s.jobs[k].pid, SIGKILL);
 			log_line("event=abandon running=%zu", s.njobs);
 			break;
 		}

@@ -76,3 +76,6 @@ crlf() {
 teardown() {
 	bg_stop_all
 }
+
+# queue-ctl (and its mailq name) lives in its own directory
+PATH="$TOP/queue-ctl:$PATH"
