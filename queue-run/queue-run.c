@@ -424,8 +424,14 @@ static void lock_queue(struct sched *s)
 	/* fd stays open (and locked) until we exit */
 }
 
-/* remove tmp/ debris and state/ files whose message is gone */
-static void cleanup(struct sched *s)
+/*
+ * Remove tmp/ debris and state/ files whose message is gone (a crash
+ * between removing msg/ID and state/ID leaves one), unchanged for
+ * orphan_age seconds.  A message moves msg -> hold -> new -> msg while we
+ * look (queue-ctl), so hold/ is looked at first and again last: any
+ * single move is seen.
+ */
+static void cleanup(struct sched *s, time_t orphan_age)
 {
 	struct str p = STR_INIT, q = STR_INIT;
 	time_t t = now();
@@ -450,12 +456,12 @@ static void cleanup(struct sched *s)
 				if (t - sb.st_mtime <= TMP_MAX_AGE)
 					continue;
 			} else {
-				if (t - sb.st_mtime <= ORPHAN_AGE || !qid_valid(de->d_name) ||
+				if (t - sb.st_mtime < orphan_age || !qid_valid(de->d_name) ||
 				    hash_find(s, de->d_name))
 					continue;
 				int found = 0;
-				const char *homes[] = { "msg", "new", "hold" };
-				for (int h = 0; h < 3 && !found; h++) {
+				const char *homes[] = { "hold", "new", "msg", "hold" };
+				for (int h = 0; h < 4 && !found; h++) {
 					qpath(s, &q, homes[h], de->d_name);
 					found = access(q.s, F_OK) == 0 || errno != ENOENT;
 				}
@@ -1439,7 +1445,7 @@ int main(int argc, char **argv)
 	setup_signals(&s);
 	if (!s.oneshot)
 		open_trigger(&s);
-	cleanup(&s);
+	cleanup(&s, 0); /* alone in the queue: nothing of ours is in flight */
 	scan_msg(&s);
 	takein(&s);
 	time_t t = now();
@@ -1513,7 +1519,7 @@ int main(int argc, char **argv)
 			s.next_rescan = t + RESCAN_EVERY;
 		}
 		if (t >= s.next_cleanup) {
-			cleanup(&s);
+			cleanup(&s, ORPHAN_AGE);
 			s.next_cleanup = t + CLEANUP_EVERY;
 		}
 		if (take)
