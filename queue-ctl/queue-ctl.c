@@ -182,7 +182,7 @@ static int cmd_list(const char *qdir)
 static int cmd_flush(const char *qdir)
 {
 	if (queue_trigger(qdir, 'F') < 0) {
-		if (errno == ENXIO)
+		if (errno == ENXIO || errno == ENOENT) /* no reader, or no FIFO yet */
 			die(EXIT_SYS, "unable to flush: queue-run is not running");
 		die_sys(EXIT_SYS, "unable to write %s/trigger", qdir);
 	}
