@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "bio.h"
 #include "conf.h"
 #include "qstate.h"
 
@@ -136,22 +137,6 @@ int qstate_read(int fd, struct qstate *st)
 	return 0;
 }
 
-static int pwrite_all(int fd, const char *p, size_t n, off_t off)
-{
-	while (n) {
-		ssize_t w = pwrite(fd, p, n, off);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-		off += w;
-	}
-	return 0;
-}
-
 int qstate_append(int fd, struct qstate *st, const struct str *lines)
 {
 	struct stat sb;
@@ -160,7 +145,7 @@ int qstate_append(int fd, struct qstate *st, const struct str *lines)
 	/* cut a torn last line off, or the next record would be glued to it */
 	if (sb.st_size != st->valid && ftruncate(fd, st->valid) < 0)
 		return -1;
-	if (pwrite_all(fd, lines->s, lines->len, st->valid) < 0 || fdatasync(fd) < 0)
+	if (fd_pwrite_all(fd, lines->s, lines->len, st->valid) < 0 || fdatasync(fd) < 0)
 		return -1;
 	qstate_parse(st, lines->s, lines->len);
 	return 0;

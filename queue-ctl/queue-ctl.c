@@ -144,52 +144,6 @@ static void list_dir(const char *qdir, const char *dir, const char *where, struc
 	free(ids);
 }
 
-static int cmd_list(const char *qdir)
-{
-	struct totals tot = { 0, 0 };
-	struct str p = STR_INIT, w = STR_INIT;
-	const char *where[] = { "new", "queued", "held" };
-	for (size_t i = 0; i < NHOMES; i++) {
-		queue_path(&p, qdir, homes[i], NULL);
-		list_dir(qdir, p.s, where[i], &tot);
-	}
-	queue_path(&p, qdir, "quarantine", NULL);
-	DIR *d = opendir(p.s);
-	if (d) {
-		struct dirent *de;
-		while ((de = readdir(d))) {
-			if (de->d_name[0] == '.')
-				continue;
-			struct str sub = STR_INIT;
-			str_catf(&sub, "%s/%s", p.s, de->d_name);
-			str_copys(&w, "quarantined:");
-			str_cats(&w, de->d_name);
-			list_dir(qdir, sub.s, w.s, &tot);
-			str_free(&sub);
-		}
-		closedir(d);
-	}
-	if (tot.msgs)
-		printf("-- %zu message%s, %zu recipient%s not yet delivered\n", tot.msgs,
-		       tot.msgs == 1 ? "" : "s", tot.pending, tot.pending == 1 ? "" : "s");
-	else
-		puts("queue is empty");
-	str_free(&p);
-	str_free(&w);
-	return 0;
-}
-
-static int cmd_flush(const char *qdir)
-{
-	if (queue_trigger(qdir, 'F') < 0) {
-		if (errno == ENXIO || errno == ENOENT) /* no reader, or no FIFO yet */
-			die(EXIT_SYS, "unable to flush: queue-run is not running");
-		die_sys(EXIT_SYS, "unable to write %s/trigger", qdir);
-	}
-	log_line("event=flush");
-	return 0;
-}
-
 /* the quarantine directories' paths, for finding a message there */
 static size_t quarantines(const char *qdir, struct str **out)
 {
@@ -212,6 +166,45 @@ static size_t quarantines(const char *qdir, struct str **out)
 	}
 	str_free(&p);
 	return n;
+}
+
+static int cmd_list(const char *qdir)
+{
+	struct totals tot = { 0, 0 };
+	struct str p = STR_INIT, w = STR_INIT;
+	const char *where[] = { "new", "queued", "held" };
+	for (size_t i = 0; i < NHOMES; i++) {
+		queue_path(&p, qdir, homes[i], NULL);
+		list_dir(qdir, p.s, where[i], &tot);
+	}
+	struct str *q;
+	size_t nq = quarantines(qdir, &q);
+	for (size_t i = 0; i < nq; i++) {
+		str_copys(&w, "quarantined:");
+		str_cats(&w, strrchr(q[i].s, '/') + 1);
+		list_dir(qdir, q[i].s, w.s, &tot);
+		str_free(&q[i]);
+	}
+	free(q);
+	if (tot.msgs)
+		printf("-- %zu message%s, %zu recipient%s not yet delivered\n", tot.msgs,
+		       tot.msgs == 1 ? "" : "s", tot.pending, tot.pending == 1 ? "" : "s");
+	else
+		puts("queue is empty");
+	str_free(&p);
+	str_free(&w);
+	return 0;
+}
+
+static int cmd_flush(const char *qdir)
+{
+	if (queue_trigger(qdir, 'F') < 0) {
+		if (errno == ENXIO || errno == ENOENT) /* no reader, or no FIFO yet */
+			die(EXIT_SYS, "unable to flush: queue-run is not running");
+		die_sys(EXIT_SYS, "unable to write %s/trigger", qdir);
+	}
+	log_line("event=flush");
+	return 0;
 }
 
 enum { OP_DELETE, OP_HOLD, OP_RELEASE };

@@ -1313,39 +1313,24 @@ static void reap(struct sched *s)
 
 /* ---- the loop ---- */
 
-static void read_trigger(struct sched *s, int *takein_now, int *flush)
+/*
+ * Read what a non-blocking pipe or FIFO holds, noting which byte values
+ * came (seen[c] = 1).  How many bytes came.
+ */
+static size_t read_flags(int fd, unsigned char seen[256])
 {
 	char buf[512];
+	size_t total = 0;
+	memset(seen, 0, 256);
 	for (;;) {
-		ssize_t r = read(s->trigger, buf, sizeof buf);
+		ssize_t r = read(fd, buf, sizeof buf);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
-			return;
-		*takein_now = 1;
-		/* NUL: a new message (queue-inject); 'F': flush, everything due now */
-		if (memchr(buf, 'F', (size_t)r))
-			*flush = 1;
-	}
-}
-
-static void read_signals(struct sched *s, int *chld, int *term, int *hup)
-{
-	char buf[64];
-	for (;;) {
-		ssize_t r = read(s->sigr, buf, sizeof buf);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return;
-		for (ssize_t i = 0; i < r; i++) {
-			if (buf[i] == 'C')
-				*chld = 1;
-			else if (buf[i] == 'H')
-				*hup = 1;
-			else
-				*term = 1;
-		}
+			return total;
+		total += (size_t)r;
+		for (ssize_t i = 0; i < r; i++)
+			seen[(unsigned char)buf[i]] = 1;
 	}
 }
 
@@ -1487,9 +1472,10 @@ int main(int argc, char **argv)
 					drain(&s.jobs[k - jobs_from]);
 		free(heapfds);
 
-		int chld = 0, term = 0, hup = 0, take = 0, flush = 0;
-		read_signals(&s, &chld, &term, &hup);
-		if (chld)
+		unsigned char sig[256], trig[256];
+		read_flags(s.sigr, sig);
+		int term = sig['T'], hup = sig['H'], take = 0, flush = 0;
+		if (sig['C'])
 			reap(&s);
 		t = now();
 		kill_overdue(&s, t);
@@ -1513,7 +1499,9 @@ int main(int argc, char **argv)
 		}
 		if (s.stopping || s.oneshot)
 			continue;
-		read_trigger(&s, &take, &flush);
+		/* NUL: a new message (queue-inject); 'F': flush, everything due now */
+		take = read_flags(s.trigger, trig) > 0;
+		flush = trig['F'];
 		if (t >= s.next_rescan) {
 			take = 1;
 			s.next_rescan = t + RESCAN_EVERY;

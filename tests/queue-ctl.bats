@@ -6,30 +6,14 @@ load lib
 
 setup() {
 	sluice_conf
-	export STANDIN=$BATS_TEST_TMPDIR/standin
-	mkdir -p "$STANDIN"
-	echo "$FIXTURES/queue-run/deliver-local" >"$CONF/local-delivery"
-	echo "$FIXTURES/queue-run/deliver-remote" >"$CONF/remote-delivery"
-	: >"$CONF/limits"
+	standin_delivery
 }
 
-inject() {
-	local env="F$1\\0"
-	shift
-	local r
-	for r; do env="$env""T$r\\0"; done
-	printf 'Subject: ctl\n\nbody\n' | queue-inject 1< <(printf "$env\\0") 2>/dev/null
-}
-
-refute() {
-	if "$@"; then
-		echo "unexpectedly succeeded: $*"
-		return 1
-	fi
-}
+# msg_to SENDER RCPT...: queue a small message (19 bytes)
+msg_to() { printf 'Subject: ctl\n\nbody\n' | inject_env "$@"; }
 
 @test "list shows id, age, size, sender, state, attempts, next try and each pending recipient's last error" {
-	inject sender@example.org temp@example.test ok@example.test
+	msg_to sender@example.org temp@example.test ok@example.test
 	id=$(ls "$QUEUE/new")
 	run queue-ctl list
 	[ "${lines[0]}" = "$id  0s  19  <sender@example.org>  new" ] || [ "${lines[0]}" = "$id  1s  19  <sender@example.org>  new" ]
@@ -44,7 +28,7 @@ refute() {
 }
 
 @test "mailq is queue-ctl list" {
-	inject sender@example.org ok@example.test
+	msg_to sender@example.org ok@example.test
 	[ "$(mailq)" = "$(queue-ctl list)" ]
 	rm "$QUEUE"/new/*
 	[ "$(mailq)" = "queue is empty" ]
@@ -53,7 +37,7 @@ refute() {
 }
 
 @test "hold keeps a message from delivery; release brings it back" {
-	inject sender@example.org ok@example.test
+	msg_to sender@example.org ok@example.test
 	id=$(ls "$QUEUE/new")
 	queue-ctl hold "$id"
 	[ -f "$QUEUE/hold/$id" ]
@@ -70,7 +54,7 @@ refute() {
 
 @test "a held message keeps its delivered recipients: after release only the rest is tried" {
 	limit() { echo "$1 $2" >>"$CONF/limits"; }
-	inject sender@example.org ok@example.test temp@example.test
+	msg_to sender@example.org ok@example.test temp@example.test
 	id=$(ls "$QUEUE/new")
 	queue-run -1 2>/dev/null
 	queue-ctl hold "$id"
@@ -84,12 +68,12 @@ refute() {
 }
 
 @test "delete removes a message and its state wherever it is" {
-	inject sender@example.org temp@example.test
-	inject sender@example.org ok@example.test
+	msg_to sender@example.org temp@example.test
+	msg_to sender@example.org ok@example.test
 	a=$(ls "$QUEUE/new" | head -n1)
 	b=$(ls "$QUEUE/new" | tail -n1)
 	queue-run -1 2>/dev/null # a is deferred into msg/, b delivered
-	inject sender@example.org ok2@example.test
+	msg_to sender@example.org ok2@example.test
 	c=$(ls "$QUEUE/new")
 	queue-ctl hold "$c"
 	queue-ctl delete "$a" "$c"
@@ -103,7 +87,7 @@ refute() {
 }
 
 @test "quarantined messages are listed and can be released" {
-	inject sender@example.org ok@example.test
+	msg_to sender@example.org ok@example.test
 	id=$(ls "$QUEUE/new")
 	mkdir -p "$QUEUE/quarantine/spam"
 	mv "$QUEUE/new/$id" "$QUEUE/quarantine/spam/$id"
@@ -133,7 +117,7 @@ refute() {
 	echo 1 >"$STANDIN/sleep"
 	queue-run 2>"$BATS_TEST_TMPDIR/qr.log" &
 	echo $! >>"$BATS_TEST_TMPDIR/bg.pids"
-	inject sender@example.org slow@example.test temp@example.test
+	msg_to sender@example.org slow@example.test temp@example.test
 	id=$(ls "$QUEUE/new" "$QUEUE/msg" 2>/dev/null | grep -m1 '^[0-9]')
 	wait_for 10 sh -c "[ \"\$(cat '$STANDIN/cur' 2>/dev/null)\" = 2 ]"
 	queue-ctl hold "$id"
@@ -153,7 +137,7 @@ refute() {
 	# delete during a delivery: no retry, no bounce, no state file left
 	echo 1 >"$STANDIN/sleep"
 	rm "$STANDIN/all-ok"
-	inject sender@example.org temp2@example.test
+	msg_to sender@example.org temp2@example.test
 	wait_for 10 sh -c "[ \"\$(cat '$STANDIN/cur' 2>/dev/null)\" = 1 ]"
 	id=$(ls "$QUEUE/msg")
 	queue-ctl delete "$id"

@@ -8,20 +8,7 @@ load lib
 
 setup() {
 	sluice_conf
-	export STANDIN=$BATS_TEST_TMPDIR/standin
-	mkdir -p "$STANDIN"
-	echo "$FIXTURES/queue-run/deliver-local" >"$CONF/local-delivery"
-	echo "$FIXTURES/queue-run/deliver-remote" >"$CONF/remote-delivery"
-	: >"$CONF/limits"
-}
-
-# inject SENDER RCPT... < message
-inject() {
-	local env="F$1\\0"
-	shift
-	local r
-	for r; do env="$env""T$r\\0"; done
-	queue-inject 1< <(printf "$env\\0") 2>>"$BATS_TEST_TMPDIR/inject.log"
+	standin_delivery
 }
 
 # message N: a small message whose subject and body name N
@@ -35,14 +22,6 @@ limit() { echo "$1 $2" >>"$CONF/limits"; }
 # what was there when it started)
 new_files() { find "$QUEUE/new" -type f | sort; }
 
-# refute COMMAND...: COMMAND must fail (a bare "! cmd" never fails a bats test)
-refute() {
-	if "$@"; then
-		echo "unexpectedly succeeded: $*"
-		return 1
-	fi
-}
-
 # no_files DIR...: none of the directories holds a file
 no_files() {
 	local f
@@ -55,7 +34,7 @@ delivered() { grep -c " 0$" "$STANDIN/log" 2>/dev/null || echo 0; }
 dsn() { python3 "$FIXTURES/queue-run/dsn.py" "$1"; }
 
 @test "local recipients are delivered; the delivery program reads the message from fd 0" {
-	message 1 | inject sender@example.org ok1@example.test ok2@example.test
+	message 1 | inject_env sender@example.org ok1@example.test ok2@example.test
 	id=$(ls "$QUEUE/new")
 	run queue-run -1
 	[ "$status" -eq 0 ]
@@ -80,7 +59,7 @@ dsn() { python3 "$FIXTURES/queue-run/dsn.py" "$1"; }
 @test "a temporary failure is retried with growing delays, recorded in the state file" {
 	limit retry-min 10
 	limit retry-max 35
-	message t | inject sender@example.org temp@example.test ok@example.test
+	message t | inject_env sender@example.org temp@example.test ok@example.test
 	queue-run -1
 	grep -q '^ok 1 ' "$QUEUE"/state/*
 	grep -q '^defer 0 [0-9]* 4.2.2 <temp@example.test>: mailbox full$' "$QUEUE"/state/*
@@ -99,7 +78,7 @@ dsn() { python3 "$FIXTURES/queue-run/dsn.py" "$1"; }
 }
 
 @test "exit 75 is temporary, other exit codes permanent; the first output line is the diagnostic" {
-	message s | inject sender@example.org sysex@example.test usage@example.test
+	message s | inject_env sender@example.org sysex@example.test usage@example.test
 	run queue-run -1
 	grep -q 'rcpt=<sysex@example.test> result=deferred .*text="temporary trouble (EX_TEMPFAIL)"' <<<"$output"
 	grep -q 'rcpt=<usage@example.test> result=bounced .*text="usage error"' <<<"$output"
@@ -107,7 +86,7 @@ dsn() { python3 "$FIXTURES/queue-run/dsn.py" "$1"; }
 }
 
 @test "a permanent failure bounces: an RFC 3464 report to the sender, from the null sender" {
-	message p | inject sender@example.org perm@example.test ok@example.test
+	message p | inject_env sender@example.org perm@example.test ok@example.test
 	id=$(ls "$QUEUE/new")
 	run queue-run -1
 	grep -q "event=bounce id=$id to=<sender@example.org> rcpts=1" <<<"$output"
@@ -134,7 +113,7 @@ dsn() { python3 "$FIXTURES/queue-run/dsn.py" "$1"; }
 
 @test "a crash between bouncing and marking repeats the bounce, never loses it" {
 	# a state file as a crash would leave it: the failure recorded, no "bounced" yet
-	message c | inject sender@example.org perm@example.test
+	message c | inject_env sender@example.org perm@example.test
 	id=$(ls "$QUEUE/new")
 	mkdir -p "$QUEUE/msg" "$QUEUE/state"
 	mv "$QUEUE/new/$id" "$QUEUE/msg/$id"
@@ -149,7 +128,7 @@ dsn() { python3 "$FIXTURES/queue-run/dsn.py" "$1"; }
 
 @test "a torn last line of a state file is ignored and cut off before the next record" {
 	limit retry-min 100
-	message x | inject sender@example.org temp@example.test ok@example.test
+	message x | inject_env sender@example.org temp@example.test ok@example.test
 	id=$(ls "$QUEUE/new")
 	mkdir -p "$QUEUE/msg" "$QUEUE/state"
 	mv "$QUEUE/new/$id" "$QUEUE/msg/$id"
@@ -166,7 +145,7 @@ dsn() { python3 "$FIXTURES/queue-run/dsn.py" "$1"; }
 
 @test "when the queue lifetime is over, the pending recipients bounce with the last error" {
 	limit queue-lifetime 0
-	message e | inject sender@example.org temp@example.test
+	message e | inject_env sender@example.org temp@example.test
 	run queue-run -1
 	grep -q 'result=deferred' <<<"$output"
 	grep -q 'result=bounced .*text="queue lifetime expired"' <<<"$output"
@@ -180,7 +159,7 @@ dsn() { python3 "$FIXTURES/queue-run/dsn.py" "$1"; }
 	limit retry-min 800
 	# an id from 500 seconds ago: the next try would be past the lifetime
 	old=$(($(date +%s) - 500))
-	message o | QUEUE_ID=$old.000001.0000001 inject sender@example.org temp@example.test
+	message o | QUEUE_ID=$old.000001.0000001 inject_env sender@example.org temp@example.test
 	queue-run -1
 	[ "$(awk '$1 == "try" { print $4 }' "$QUEUE"/state/*)" = $((old + 1000)) ]
 }
@@ -188,7 +167,7 @@ dsn() { python3 "$FIXTURES/queue-run/dsn.py" "$1"; }
 @test "a delay warning is sent once after delay-warning seconds" {
 	limit delay-warning 60
 	old=$(($(date +%s) - 100))
-	message d | QUEUE_ID=$old.000002.0000001 inject sender@example.org temp@example.test ok@example.test
+	message d | QUEUE_ID=$old.000002.0000001 inject_env sender@example.org temp@example.test ok@example.test
 	run queue-run -1
 	grep -q "event=delay-warning id=$old.000002.0000001 to=<sender@example.org> rcpts=1" <<<"$output"
 	grep -q '^warned ' "$QUEUE"/state/*
@@ -202,7 +181,7 @@ dsn() { python3 "$FIXTURES/queue-run/dsn.py" "$1"; }
 }
 
 @test "the null sender is never bounced: a double bounce goes to postmaster, once" {
-	message n | inject '' perm@example.test
+	message n | inject_env '' perm@example.test
 	run queue-run -1
 	grep -q "event=double-bounce .* to=<postmaster@example.test>" <<<"$output"
 	run dsn "$(new_files)"
@@ -214,7 +193,7 @@ dsn() { python3 "$FIXTURES/queue-run/dsn.py" "$1"; }
 
 @test "a double bounce that fails is dropped with a log line" {
 	echo permpostmaster@example.test >"$CONF/bounce-to"
-	message n | inject '' perm@example.test
+	message n | inject_env '' perm@example.test
 	queue-run -1 2>/dev/null
 	[ "$(new_files | wc -l)" = 1 ] # the double bounce
 	run queue-run -1
@@ -225,7 +204,7 @@ dsn() { python3 "$FIXTURES/queue-run/dsn.py" "$1"; }
 }
 
 @test "remote: one call per domain; r/h/s reports are applied per recipient" {
-	message r | inject sender@example.org ok@remote.test perm@remote.test temp@REMOTE.test ok@other.test
+	message r | inject_env sender@example.org ok@remote.test perm@remote.test temp@REMOTE.test ok@other.test
 	id=$(ls "$QUEUE/new")
 	run queue-run -1
 	echo "$output"
@@ -248,7 +227,7 @@ dsn() { python3 "$FIXTURES/queue-run/dsn.py" "$1"; }
 
 @test "remote: a Z message report defers accepted recipients; D fails them" {
 	echo "Z421 4.4.2 connection dropped after DATA" >"$STANDIN/message-report"
-	message z | inject sender@example.org ok@remote.test perm@remote.test
+	message z | inject_env sender@example.org ok@remote.test perm@remote.test
 	run queue-run -1
 	grep -q 'rcpt=<ok@remote.test> result=deferred .*text="421 4.4.2 connection dropped after DATA"' <<<"$output"
 	grep -q 'rcpt=<perm@remote.test> result=bounced' <<<"$output"
@@ -259,7 +238,7 @@ dsn() { python3 "$FIXTURES/queue-run/dsn.py" "$1"; }
 
 @test "a missing delivery program defers with a clear reason" {
 	echo "$BATS_TEST_TMPDIR/no-such-program" >"$CONF/remote-delivery"
-	message m | inject sender@example.org someone@remote.test
+	message m | inject_env sender@example.org someone@remote.test
 	run queue-run -1
 	[ "$status" -eq 0 ]
 	grep -q "result=deferred .*text=\"unable to run $BATS_TEST_TMPDIR/no-such-program: No such file or directory\"" <<<"$output"
@@ -269,7 +248,7 @@ dsn() { python3 "$FIXTURES/queue-run/dsn.py" "$1"; }
 @test "a stuck delivery is killed after delivery-timeout and deferred" {
 	limit delivery-timeout 1
 	echo 30 >"$STANDIN/sleep"
-	message k | inject sender@example.org ok@example.test
+	message k | inject_env sender@example.org ok@example.test
 	SECONDS=0
 	run queue-run -1
 	[ "$SECONDS" -lt 10 ]
@@ -279,7 +258,7 @@ dsn() { python3 "$FIXTURES/queue-run/dsn.py" "$1"; }
 @test "concurrency-local bounds parallel local deliveries" {
 	limit concurrency-local 3
 	echo 0.3 >"$STANDIN/sleep"
-	for i in $(seq 12); do message $i | inject sender@example.org ok$i@example.test; done
+	for i in $(seq 12); do message $i | inject_env sender@example.org ok$i@example.test; done
 	queue-run -1 2>/dev/null
 	[ "$(delivered)" = 12 ]
 	max=$(cat "$STANDIN/max")
@@ -291,8 +270,8 @@ dsn() { python3 "$FIXTURES/queue-run/dsn.py" "$1"; }
 	limit concurrency-remote 3
 	echo 0.3 >"$STANDIN/sleep"
 	for i in $(seq 6); do
-		message a$i | inject sender@example.org ok$i@a.test
-		message b$i | inject sender@example.org ok$i@b.test
+		message a$i | inject_env sender@example.org ok$i@a.test
+		message b$i | inject_env sender@example.org ok$i@b.test
 	done
 	queue-run -1 2>/dev/null
 	[ "$(wc -l <"$STANDIN/remote-log")" = 12 ]
@@ -304,7 +283,7 @@ dsn() { python3 "$FIXTURES/queue-run/dsn.py" "$1"; }
 
 @test "remote-recipients splits a long recipient list into several calls" {
 	limit remote-recipients 2
-	message l | inject sender@example.org ok1@r.test ok2@r.test ok3@r.test ok4@r.test ok5@r.test
+	message l | inject_env sender@example.org ok1@r.test ok2@r.test ok3@r.test ok4@r.test ok5@r.test
 	queue-run -1 2>/dev/null
 	[ "$(wc -l <"$STANDIN/remote-log")" = 3 ]
 	[ "$(tr ' ' '\n' <"$STANDIN/remote-log" | grep -c '^ok')" = 5 ]
@@ -315,11 +294,11 @@ dsn() { python3 "$FIXTURES/queue-run/dsn.py" "$1"; }
 	pid=$!
 	echo $pid >>"$BATS_TEST_TMPDIR/bg.pids"
 	wait_for 10 grep -q event=start "$BATS_TEST_TMPDIR/qr.log"
-	message 1 | inject sender@example.org ok@example.test
+	message 1 | inject_env sender@example.org ok@example.test
 	wait_for 10 test -s "$STANDIN/log"
 	# a slow delivery is running when SIGTERM comes: it finishes and is recorded
 	echo 1 >"$STANDIN/sleep"
-	message 2 | inject sender@example.org slow@example.test
+	message 2 | inject_env sender@example.org slow@example.test
 	wait_for 10 sh -c "[ \"\$(cat '$STANDIN/cur')\" = 1 ]"
 	kill -TERM $pid
 	rc=0
@@ -334,7 +313,7 @@ dsn() { python3 "$FIXTURES/queue-run/dsn.py" "$1"; }
 	limit retry-min 1
 	queue-run 2>"$BATS_TEST_TMPDIR/qr.log" &
 	echo $! >>"$BATS_TEST_TMPDIR/bg.pids"
-	message t | inject sender@example.org temp@example.test
+	message t | inject_env sender@example.org temp@example.test
 	wait_for 10 grep -q 'result=deferred' "$BATS_TEST_TMPDIR/qr.log"
 	touch "$STANDIN/all-ok"
 	wait_for 10 grep -q 'rcpt=<temp@example.test> result=delivered' "$BATS_TEST_TMPDIR/qr.log"
@@ -343,7 +322,7 @@ dsn() { python3 "$FIXTURES/queue-run/dsn.py" "$1"; }
 @test "daemon: queue-ctl flush makes deferred mail due at once; SIGHUP re-reads configuration" {
 	queue-run 2>"$BATS_TEST_TMPDIR/qr.log" &
 	echo $! >>"$BATS_TEST_TMPDIR/bg.pids"
-	message f | inject sender@example.org temp@example.test
+	message f | inject_env sender@example.org temp@example.test
 	wait_for 10 grep -q 'result=deferred' "$BATS_TEST_TMPDIR/qr.log"
 	touch "$STANDIN/all-ok"
 	queue-ctl flush
@@ -354,7 +333,7 @@ dsn() { python3 "$FIXTURES/queue-run/dsn.py" "$1"; }
 	echo "$BATS_TEST_TMPDIR/other" >"$CONF/local-delivery"
 	kill -HUP "$(tail -n1 "$BATS_TEST_TMPDIR/bg.pids")"
 	wait_for 10 grep -q 'event=reload' "$BATS_TEST_TMPDIR/qr.log"
-	message h | inject sender@example.org x@example.test
+	message h | inject_env sender@example.org x@example.test
 	wait_for 10 grep -q 'rcpt=<x@example.test> result=delivered .*text="other x@example.test"' "$BATS_TEST_TMPDIR/qr.log"
 }
 
