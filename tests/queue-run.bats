@@ -359,3 +359,24 @@ dsn() { python3 "$FIXTURES/queue-run/dsn.py" "$1"; }
 	run queue-run extra
 	[ "$status" -eq 100 ]
 }
+
+# lib/dsn.c alone, through tests/fixtures/queue-run/dsn-driver.c
+build_dsn_driver() {
+	cc -std=c11 -D_GNU_SOURCE -I"$TOP/lib" -o "$BATS_TEST_TMPDIR/dsn-driver" \
+		"$FIXTURES/queue-run/dsn-driver.c" "$TOP/lib/libsluice.a"
+}
+
+@test "dsn: a bounce is byte for byte the fixture (boundary kept out of the parts, UTF-8 address per RFC 6533)" {
+	build_dsn_driver
+	printf 'Subject: hello\nFrom: <a@example.org>\nX-Long: --=_sluice_1795312345.004211.0031337_1795312400_0\n\nbody --=_sluice_1795312345.004211.0031337_1795312400_1\n' |
+		TZ=UTC "$BATS_TEST_TMPDIR/dsn-driver" mx.example.test 1795312345.004211.0031337 a@example.org 1795312345 1795312400 \
+			bob@example.test '5.1.1 <bob@example.test>: no such user' 'jürgen@bücher.example' 'mailbox unavailable' c@example.test '' >"$BATS_TEST_TMPDIR/out"
+	cmp "$FIXTURES/queue-run/bounce.eml" "$BATS_TEST_TMPDIR/out"
+}
+
+@test "dsn: random hostile input always gives a report that parses" {
+	build_dsn_driver
+	run python3 "$FIXTURES/queue-run/dsn-fuzz.py" "$BATS_TEST_TMPDIR/dsn-driver" 200
+	echo "$output"
+	[ "$status" -eq 0 ]
+}
