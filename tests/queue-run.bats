@@ -309,6 +309,39 @@ dsn() { python3 "$FIXTURES/queue-run/dsn.py" "$1"; }
 	no_files "$QUEUE/msg" "$QUEUE/state" "$QUEUE/new"
 }
 
+@test "SIGTERM with a stuck delivery: after shutdown-timeout it is killed, exit 0, the recipient stays queued" {
+	limit shutdown-timeout 1
+	echo 30 >"$STANDIN/sleep"
+	message s | inject_env sender@example.org stuck@example.test
+	queue-run 2>"$BATS_TEST_TMPDIR/qr.log" &
+	pid=$!
+	echo $pid >>"$BATS_TEST_TMPDIR/bg.pids"
+	wait_for 10 sh -c "[ \"\$(cat '$STANDIN/cur' 2>/dev/null)\" = 1 ]"
+	SECONDS=0
+	kill -TERM $pid
+	rc=0
+	wait $pid || rc=$?
+	[ "$rc" -eq 0 ]
+	[ "$SECONDS" -lt 10 ]
+	grep -q 'event=abandon running=1' "$BATS_TEST_TMPDIR/qr.log"
+	# the delivery's process group was killed: the stand-in never logged
+	wait_for 10 refute kill -0 -- "-$(cat "$STANDIN/pids")"
+	[ ! -s "$STANDIN/log" ]
+	rm "$STANDIN/sleep"
+	run queue-run -1
+	grep -q 'rcpt=<stuck@example.test> result=delivered' <<<"$output"
+}
+
+@test "bounces are queued through \$QMAILQUEUE when it is set" {
+	printf '#!/bin/sh\necho "wrapper ran" >>"%s/wrapper.log"\nexec queue-inject\n' "$BATS_TEST_TMPDIR" >"$BATS_TEST_TMPDIR/wrapper"
+	chmod +x "$BATS_TEST_TMPDIR/wrapper"
+	message q | inject_env sender@example.org perm@example.test
+	QMAILQUEUE=$BATS_TEST_TMPDIR/wrapper run queue-run -1
+	grep -q 'event=bounce' <<<"$output"
+	[ "$(cat "$BATS_TEST_TMPDIR/wrapper.log")" = "wrapper ran" ]
+	[ "$(new_files | wc -l)" = 1 ]
+}
+
 @test "daemon: a retry comes on its own timer" {
 	limit retry-min 1
 	queue-run 2>"$BATS_TEST_TMPDIR/qr.log" &
