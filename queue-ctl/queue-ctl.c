@@ -136,7 +136,8 @@ static void list_dir(const char *qdir, const char *dir, const char *where, struc
 		ids[n++] = xstrdup(de->d_name);
 	}
 	closedir(d);
-	qsort(ids, n, sizeof *ids, by_name);
+	if (n)
+		qsort(ids, n, sizeof *ids, by_name);
 	for (size_t i = 0; i < n; i++) {
 		show(qdir, dir, ids[i], where, tot);
 		free(ids[i]);

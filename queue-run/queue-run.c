@@ -115,6 +115,8 @@ struct sched {
 	size_t nactive;
 	struct job *jobs;
 	size_t njobs, jobcap, nlocal, nremote;
+	struct pollfd *pfd;
+	size_t pollcap;
 	int stopping;
 	time_t stop_at, pass_start, next_rescan, next_cleanup;
 	char lastid[QID_SIZE];
@@ -1450,27 +1452,21 @@ int main(int argc, char **argv)
 			if (s.oneshot && !s.nactive && (!s.hn || s.heap[0]->due > s.pass_start))
 				break;
 		}
-		struct pollfd pfd[2 + 256];
-		size_t np = 0, jobs_from = 2;
-		pfd[np++] = (struct pollfd){ .fd = s.sigr, .events = POLLIN };
-		pfd[np++] = (struct pollfd){ .fd = s.stopping ? -1 : s.trigger, .events = POLLIN };
-		struct pollfd *jp = pfd;
-		struct pollfd *heapfds = NULL;
-		if (s.njobs > 256) {
-			heapfds = xreallocarray(NULL, 2 + s.njobs, sizeof *heapfds);
-			memcpy(heapfds, pfd, 2 * sizeof *pfd);
-			jp = heapfds;
+		/* the self-pipe, the trigger, then one pipe per running job, in order */
+		if (s.pollcap < 2 + s.njobs) {
+			s.pollcap = 2 + s.njobs + 16;
+			s.pfd = xreallocarray(s.pfd, s.pollcap, sizeof *s.pfd);
 		}
+		s.pfd[0] = (struct pollfd){ .fd = s.sigr, .events = POLLIN };
+		s.pfd[1] = (struct pollfd){ .fd = s.stopping ? -1 : s.trigger, .events = POLLIN };
 		for (size_t k = 0; k < s.njobs; k++)
-			jp[np++] = (struct pollfd){ .fd = s.jobs[k].out, .events = POLLIN };
-		int r = poll(jp, np, poll_timeout(&s, now()));
+			s.pfd[2 + k] = (struct pollfd){ .fd = s.jobs[k].out, .events = POLLIN };
+		int r = poll(s.pfd, 2 + s.njobs, poll_timeout(&s, now()));
 		if (r < 0 && errno != EINTR)
 			die_sys(EXIT_SYS, "unable to poll");
-		if (r > 0)
-			for (size_t k = jobs_from; k < np; k++)
-				if (jp[k].revents && k - jobs_from < s.njobs && s.jobs[k - jobs_from].out == jp[k].fd)
-					drain(&s.jobs[k - jobs_from]);
-		free(heapfds);
+		for (size_t k = 0; r > 0 && k < s.njobs; k++)
+			if (s.pfd[2 + k].revents)
+				drain(&s.jobs[k]);
 
 		unsigned char sig[256], trig[256];
 		read_flags(s.sigr, sig);
@@ -1518,5 +1514,6 @@ int main(int argc, char **argv)
 		}
 	}
 	log_line("event=stop");
+	cfg_free(&s.c);
 	return 0;
 }
