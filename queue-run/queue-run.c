@@ -917,10 +917,16 @@ static void round_end(struct sched *s, struct msg *m)
 	struct str lines = STR_INIT;
 	struct str p = STR_INIT;
 	qpath(s, &p, "msg", id);
-	if (!m->gone && access(p.s, F_OK) < 0 && errno == ENOENT)
-		m->gone = 1; /* deleted or held: no bounce, no retry from here */
-	if (m->gone) {
+	int present = access(p.s, F_OK) == 0 || errno != ENOENT;
+	if (m->gone || !present) {
 		str_free(&p);
+		if (present) {
+			/* held and released again during the round: start afresh */
+			m->e->due = t;
+			msg_forget(s, m, 1);
+			return;
+		}
+		/* deleted or held: no bounce, no retry from here */
 		log_line("event=vanished id=%s", id);
 		msg_forget(s, m, 0);
 		return;
@@ -1515,5 +1521,6 @@ int main(int argc, char **argv)
 	}
 	log_line("event=stop");
 	cfg_free(&s.c);
+	str_free(&s.qdir);
 	return 0;
 }
