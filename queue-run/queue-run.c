@@ -166,25 +166,28 @@ static char **command(const char *file, const char *def)
 	return argv;
 }
 
-/* 0, or -1 when a file cannot be read (the old configuration stays) */
-static int cfg_load(struct cfg *c)
+/*
+ * 0, or -1 when a file cannot be read (the old configuration stays).
+ * *bad counts limits that are not numbers (warned about; defaults used).
+ */
+static int cfg_load(struct cfg *c, int *bad)
 {
 	struct cfg n;
 	memset(&n, 0, sizeof n);
 	struct conf_list lim = CONF_LIST_INIT;
 	if (conf_list_read("limits", &lim) < 0 || conf_list_read("locals", &n.locals) < 0)
 		goto fail;
-	conf_limit(&lim, "concurrency-local", 10, &n.conc_local);
-	conf_limit(&lim, "concurrency-remote", 20, &n.conc_remote);
-	conf_limit(&lim, "concurrency-domain", 5, &n.conc_domain);
-	conf_limit(&lim, "retry-min", 300, &n.retry_min);
-	conf_limit(&lim, "retry-max", 14400, &n.retry_max);
-	conf_limit(&lim, "queue-lifetime", 432000, &n.lifetime);
-	conf_limit(&lim, "delay-warning", 0, &n.delay_warning);
-	conf_limit(&lim, "delivery-timeout", 3600, &n.timeout);
-	conf_limit(&lim, "remote-recipients", 100, &n.remote_rcpts);
-	conf_limit(&lim, "active-messages", 10000, &n.max_active);
-	conf_limit(&lim, "shutdown-timeout", 60, &n.shutdown_timeout);
+	*bad += conf_limit(&lim, "concurrency-local", 10, &n.conc_local) < 0;
+	*bad += conf_limit(&lim, "concurrency-remote", 20, &n.conc_remote) < 0;
+	*bad += conf_limit(&lim, "concurrency-domain", 5, &n.conc_domain) < 0;
+	*bad += conf_limit(&lim, "retry-min", 300, &n.retry_min) < 0;
+	*bad += conf_limit(&lim, "retry-max", 14400, &n.retry_max) < 0;
+	*bad += conf_limit(&lim, "queue-lifetime", 432000, &n.lifetime) < 0;
+	*bad += conf_limit(&lim, "delay-warning", 0, &n.delay_warning) < 0;
+	*bad += conf_limit(&lim, "delivery-timeout", 3600, &n.timeout) < 0;
+	*bad += conf_limit(&lim, "remote-recipients", 100, &n.remote_rcpts) < 0;
+	*bad += conf_limit(&lim, "active-messages", 10000, &n.max_active) < 0;
+	*bad += conf_limit(&lim, "shutdown-timeout", 60, &n.shutdown_timeout) < 0;
 	conf_list_free(&lim);
 	if (!n.conc_local)
 		n.conc_local = 1;
@@ -1407,9 +1410,55 @@ static void open_trigger(struct sched *s)
 	str_free(&p);
 }
 
+/* an argv[0] that posix_spawnp would find */
+static int runnable(const char *prog)
+{
+	if (strchr(prog, '/'))
+		return access(prog, X_OK) == 0;
+	const char *path = getenv("PATH");
+	struct str p = STR_INIT;
+	int ok = 0;
+	for (const char *d = path ? path : "/usr/bin:/bin"; !ok;) {
+		const char *colon = strchr(d, ':');
+		size_t n = colon ? (size_t)(colon - d) : strlen(d);
+		str_copyb(&p, n ? d : ".", n ? n : 1);
+		str_catc(&p, '/');
+		str_cats(&p, prog);
+		ok = access(p.s, X_OK) == 0;
+		if (!colon)
+			break;
+		d = colon + 1;
+	}
+	str_free(&p);
+	return ok;
+}
+
+/* -n: the configuration is readable and usable; 0, or 111 with the reasons */
+static int check_config(struct sched *s, int bad)
+{
+	int fail = bad > 0;
+	struct stat sb;
+	if (stat(s->qdir.s, &sb) < 0 || !S_ISDIR(sb.st_mode))
+		warn_msg("queuedir %s is not a directory (queue-run would create it)", s->qdir.s);
+	char **cmds[] = { s->c.local_argv, s->c.remote_argv };
+	const char *what[] = { "local-delivery", "remote-delivery" };
+	for (int i = 0; i < 2; i++)
+		if (!runnable(cmds[i][0])) {
+			warn_msg("%s: %s: not found or not executable", what[i], cmds[i][0]);
+			fail = 1;
+		}
+	if (!s->c.locals.n)
+		warn_msg("locals is empty: every recipient is remote");
+	if (fail)
+		return EXIT_SYS;
+	printf("queue-run: configuration ok: me %s, queue %s, local %s, remote %s, bounce-to %s\n",
+	       s->c.me.s, s->qdir.s, s->c.local_argv[0], s->c.remote_argv[0], s->c.bounce_to.s);
+	return 0;
+}
+
 static void usage(void)
 {
-	die(EXIT_USAGE, "usage: queue-run [-1] [-f]");
+	die(EXIT_USAGE, "usage: queue-run [-1] [-f] | -n");
 }
 
 int main(int argc, char **argv)
@@ -1417,10 +1466,12 @@ int main(int argc, char **argv)
 	struct sched s;
 	memset(&s, 0, sizeof s);
 	s.trigger = -1;
-	int opt;
-	while ((opt = getopt(argc, argv, "1f")) != -1) {
+	int opt, check = 0;
+	while ((opt = getopt(argc, argv, "1fn")) != -1) {
 		if (opt == '1')
 			s.oneshot = 1;
+		else if (opt == 'n')
+			check = 1;
 		else if (opt == 'f')
 			s.force = 1;
 		else
@@ -1429,10 +1480,13 @@ int main(int argc, char **argv)
 	if (optind != argc)
 		usage();
 	umask(027);
-	if (cfg_load(&s.c) < 0)
+	int bad = 0;
+	if (cfg_load(&s.c, &bad) < 0)
 		die_sys(EXIT_SYS, "unable to read the configuration in %s", conf_dir());
 	if (queue_dir(&s.qdir) < 0)
 		die_sys(EXIT_SYS, "unable to read queuedir");
+	if (check)
+		return check_config(&s, bad);
 	make_dirs(&s);
 	lock_queue(&s);
 	setup_signals(&s);
@@ -1494,7 +1548,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		if (hup) {
-			if (cfg_load(&s.c) < 0)
+			if (cfg_load(&s.c, &bad) < 0)
 				warn_sys("unable to re-read the configuration; keeping the old one");
 			else
 				log_line("event=reload");

@@ -386,6 +386,19 @@ dsn() { python3 "$FIXTURES/queue-run/dsn.py" "$1"; }
 	[ -e "$QUEUE/tmp/fresh" ]
 }
 
+@test "-n checks the configuration: limits are numbers, delivery commands exist" {
+	run queue-run -n
+	[ "$status" -eq 0 ]
+	grep -q "configuration ok: me mx.example.test, queue $QUEUE, local $FIXTURES/queue-run/deliver-local, remote $FIXTURES/queue-run/deliver-remote, bounce-to postmaster@example.test" <<<"$output"
+	limit retry-min soon
+	echo "no-such-mda --flag" >"$CONF/local-delivery"
+	run queue-run -n
+	[ "$status" -eq 111 ]
+	grep -q "limits: retry-min: not a number: soon" <<<"$output"
+	grep -q "local-delivery: no-such-mda: not found or not executable" <<<"$output"
+	[ -z "$(find "$QUEUE" -name trigger)" ] # checking changes nothing
+}
+
 @test "usage errors exit 100" {
 	run queue-run -x
 	[ "$status" -eq 100 ]
