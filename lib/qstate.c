@@ -174,6 +174,23 @@ void qstate_rcpt_line(struct str *out, const char *kw, size_t idx, time_t t, con
 	str_catc(out, '\n');
 }
 
+void qstate_summary(const struct qstate *st, struct str *out)
+{
+	static const char *const kw[] = { "defer", "ok", "fail", "bounced" };
+	for (size_t i = 0; i < st->n; i++) {
+		const struct qstate_rcpt *r = &st->r[i];
+		if (r->state != QR_PENDING || r->text)
+			qstate_rcpt_line(out, kw[r->state], i, r->when, r->text);
+	}
+	/* the first "try" keeps the first attempt's time; the last wins the rest */
+	if (st->first && st->first != st->last)
+		str_catf(out, "try %lld %lu %lld\n", (long long)st->first, st->attempts, (long long)st->next);
+	if (st->last)
+		str_catf(out, "try %lld %lu %lld\n", (long long)st->last, st->attempts, (long long)st->next);
+	if (st->warned)
+		str_catf(out, "warned %lld\n", (long long)st->warned);
+}
+
 size_t qstate_pending(const struct qstate *st)
 {
 	size_t n = 0;

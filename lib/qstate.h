@@ -32,6 +32,7 @@
 
 #define QSTATE_TEXT_MAX 1000
 #define QSTATE_FILE_MAX (64u << 20)
+#define QSTATE_COMPACT_AT (64u << 10)
 
 enum qrcpt_state {
 	QR_PENDING = 0, /* not delivered yet (text: the last error, if any) */
@@ -73,6 +74,12 @@ int qstate_append(int fd, struct qstate *st, const struct str *lines);
 void qstate_rcpt_line(struct str *out, const char *kw, size_t idx, time_t t, const char *text);
 /* copy text into out without control characters, at most max bytes */
 void qstate_clean_text(struct str *out, const char *text, size_t len, size_t max);
+/*
+ * The same state in as few lines as the format allows (one per recipient
+ * with a result, the first and the last "try", "warned"), for rewriting a
+ * file that has grown long (QSTATE_COMPACT_AT) with atomic_write.
+ */
+void qstate_summary(const struct qstate *st, struct str *out);
 /* recipients still to be delivered */
 size_t qstate_pending(const struct qstate *st);
 /* recipients whose bounce is owed */

@@ -450,14 +450,13 @@ static void cleanup(struct sched *s, time_t orphan_age)
 		}
 		struct dirent *de;
 		while ((de = readdir(d))) {
-			if (de->d_name[0] == '.' && k == 1)
-				continue;
 			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 				continue;
 			struct stat sb;
 			if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
 				continue;
-			if (k == 0) {
+			/* tmp/ files, and state/.ID.tmp left by a compaction's crash */
+			if (k == 0 || de->d_name[0] == '.') {
 				if (t - sb.st_mtime <= TMP_MAX_AGE)
 					continue;
 			} else {
@@ -689,6 +688,34 @@ static void record(struct msg *m, const struct str *lines)
 {
 	if (qstate_append(m->statefd, &m->st, lines) < 0)
 		die_sys(EXIT_SYS, "unable to write state/%s", m->e->id);
+}
+
+/*
+ * A state file grows by a few lines per recipient and round; past
+ * QSTATE_COMPACT_AT it is replaced (atomic_write) by its summary.
+ */
+static void compact(struct sched *s, struct msg *m)
+{
+	if (m->st.valid < (off_t)QSTATE_COMPACT_AT)
+		return;
+	struct str sum = STR_INIT, dir = STR_INIT, p = STR_INIT;
+	qstate_summary(&m->st, &sum);
+	qpath(s, &dir, "state", NULL);
+	qpath(s, &p, "state", m->e->id);
+	if (atomic_write(dir.s, m->e->id, sum.s, sum.len) < 0)
+		warn_sys("unable to compact %s", p.s);
+	else {
+		int fd = open(p.s, O_RDWR | O_CLOEXEC);
+		if (fd < 0)
+			die_sys(EXIT_SYS, "unable to reopen %s", p.s);
+		close(m->statefd);
+		m->statefd = fd;
+		m->st.valid = (off_t)sum.len;
+		log_line("event=compact id=%s size=%zu", m->e->id, sum.len);
+	}
+	str_free(&sum);
+	str_free(&dir);
+	str_free(&p);
 }
 
 /* ---- reports: bounces, double bounces, delay warnings ---- */
@@ -979,6 +1006,7 @@ static void round_end(struct sched *s, struct msg *m)
 	str_catf(&lines, "try %lld %lu %lld\n", (long long)t, attempts, (long long)next);
 	record(m, &lines);
 	str_free(&lines);
+	compact(s, m);
 	if (s->c.delay_warning && !m->st.warned && *m->env.sender && qstate_pending(&m->st) &&
 	    t - m->arrival >= (time_t)s->c.delay_warning)
 		report(s, m, 1);

@@ -143,6 +143,31 @@ dsn() { python3 "$FIXTURES/queue-run/dsn.py" "$1"; }
 	[ "${#lines[@]}" = 3 ]
 }
 
+@test "a state file grown long is compacted to its summary, keeping what it says" {
+	message g | inject_env sender@example.org temp@example.test ok@example.test
+	id=$(ls "$QUEUE/new")
+	mkdir -p "$QUEUE/msg" "$QUEUE/state"
+	mv "$QUEUE/new/$id" "$QUEUE/msg/$id"
+	{
+		echo "try 1000 1 1300"
+		echo "ok 1 1000 delivered long ago"
+		for i in $(seq 2000); do echo "defer 0 $((1000 + i)) 4.2.2 an old error, repeated to make the file long"; done
+		echo "try 3000 7 3300"
+	} >"$QUEUE/state/$id"
+	run queue-run -1
+	grep -q "event=compact id=$id" <<<"$output"
+	run cat "$QUEUE/state/$id"
+	[ "${#lines[@]}" = 4 ]
+	[ "${lines[0]}" = "defer 0 $(cut -d' ' -f3 <<<"${lines[0]}") 4.2.2 <temp@example.test>: mailbox full" ]
+	[ "${lines[1]}" = "ok 1 1000 delivered long ago" ]
+	[[ "${lines[2]}" == "try 1000 8 "* ]]
+	[[ "${lines[3]}" == "try "*" 8 "* ]]
+	[ "$(grep -c '<ok@example.test>' "$STANDIN/log" || true)" = 0 ]
+	run queue-ctl list
+	grep -q "attempts 8" <<<"$output"
+	[ -z "$(find "$QUEUE/state" -name '.*')" ]
+}
+
 @test "when the queue lifetime is over, the pending recipients bounce with the last error" {
 	limit queue-lifetime 0
 	message e | inject_env sender@example.org temp@example.test
