@@ -15,19 +15,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "alloc.h"
 #include "conf.h"
 #include "durable.h"
 #include "die.h"
-#include "envelope.h"
 #include "log.h"
 #include "qid.h"
 #include "qstate.h"
 #include "queue.h"
-#include "str.h"
 
 /* where a message can be, in the order it travels */
 static const char *const homes[] = { "new", "msg", "hold" };
