@@ -165,19 +165,35 @@ void qpath(struct sched *s, struct str *out, const char *sub, const char *id)
 	queue_path(out, s->qdir.s, sub, id);
 }
 
+/*
+ * Create what is missing.  The writers of tmp/, new/, quarantine/ and the
+ * trigger (queue-inject, smtp-filter) may run as another user of the
+ * queue's group, so those get group write; the rest is queue-run's alone.
+ * An existing directory's mode is left as the administrator set it.
+ */
 static void make_dirs(struct sched *s)
 {
-	static const char *const sub[] = { "tmp", "new", "msg", "state", "hold", "quarantine" };
+	static const struct {
+		const char *name;
+		mode_t mode;
+	} sub[] = { { "tmp", 0770 }, { "new", 0770 }, { "msg", 0750 }, { "state", 0750 },
+		    { "hold", 0750 }, { "quarantine", 0770 } };
 	struct str p = STR_INIT;
 	if (mkdir(s->qdir.s, 0750) < 0 && errno != EEXIST)
 		die_sys(EXIT_SYS, "unable to create %s", s->qdir.s);
 	for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++) {
-		qpath(s, &p, sub[i], NULL);
-		if (mkdir(p.s, 0750) < 0 && errno != EEXIST)
+		qpath(s, &p, sub[i].name, NULL);
+		if (mkdir(p.s, sub[i].mode) == 0) {
+			if (chmod(p.s, sub[i].mode) < 0) /* past the umask */
+				die_sys(EXIT_SYS, "unable to set the mode of %s", p.s);
+		} else if (errno != EEXIST)
 			die_sys(EXIT_SYS, "unable to create %s", p.s);
 	}
 	qpath(s, &p, "trigger", NULL);
-	if (mkfifo(p.s, 0620) < 0 && errno != EEXIST)
+	if (mkfifo(p.s, 0620) == 0) {
+		if (chmod(p.s, 0620) < 0)
+			die_sys(EXIT_SYS, "unable to set the mode of %s", p.s);
+	} else if (errno != EEXIST)
 		die_sys(EXIT_SYS, "unable to create %s", p.s);
 	struct stat sb;
 	if (stat(p.s, &sb) < 0 || !S_ISFIFO(sb.st_mode))

@@ -54,6 +54,7 @@ dsn() { python3 "$FIXTURES/queue-run/dsn.py" "$1"; }
 	[ "$status" -eq 0 ]
 	for d in tmp new msg state hold quarantine; do [ -d "$QUEUE/$d" ]; done
 	[ -p "$QUEUE/trigger" ]
+	[ "$(stat -c %a "$QUEUE/new" "$QUEUE/tmp" "$QUEUE/msg" "$QUEUE/state" "$QUEUE/trigger" | tr '\n' ' ')" = "770 770 750 750 620 " ]
 }
 
 @test "a temporary failure is retried with growing delays, recorded in the state file" {
