@@ -45,6 +45,7 @@
 #define ORPHAN_AGE (24 * 3600)       /* state/ files without a message */
 #define RESCAN_EVERY 300             /* look at new/ even without a trigger */
 #define CLEANUP_EVERY 3600
+#define LOCK_TRIES 20                /* 100 ms apart */
 
 /* the self-pipe's write end: signal handlers may only touch this */
 static int sig_wfd = -1;
@@ -209,10 +210,18 @@ static void lock_queue(struct sched *s)
 	int fd = open(p.s, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
 	if (fd < 0)
 		die_sys(EXIT_SYS, "unable to open %s", p.s);
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		if (errno == EWOULDBLOCK)
+	/*
+	 * A killed queue-run's child can hold the lock for an instant, between
+	 * its spawn and its exec (which closes it): wait a little before
+	 * deciding another queue-run is running.
+	 */
+	for (int tries = 0; flock(fd, LOCK_EX | LOCK_NB) < 0; tries++) {
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			die_sys(EXIT_SYS, "unable to lock %s", p.s);
+		if (tries >= LOCK_TRIES)
 			die(EXIT_SYS, "unable to lock %s: another queue-run is running", p.s);
-		die_sys(EXIT_SYS, "unable to lock %s", p.s);
+		struct timespec ts = { 0, 100 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
 	}
 	str_free(&p);
 	/* fd stays open (and locked) until we exit */

@@ -29,7 +29,7 @@ no_runs() { [ -z "$(find "$STANDIN" -name 'run.*')" ]; }
 		queue-run 2>>"$BATS_TEST_TMPDIR/qr.log" &
 		pid=$!
 		sleep "0.$((RANDOM % 40 + 5))"
-		kill -KILL $pid
+		kill -KILL $pid 2>/dev/null || { grep fatal "$BATS_TEST_TMPDIR/qr.log" >&3; false; }
 		wait $pid || true
 		kills=$((kills + 1))
 		[ -n "$(find "$QUEUE/new" "$QUEUE/msg" -type f)" ] || break
