@@ -122,6 +122,8 @@ static int cfg_load(struct cfg *c, int *bad)
 		n.remote_rcpts = 1;
 	if (!n.max_active)
 		n.max_active = 1;
+	if (!n.retry_min)
+		n.retry_min = 1; /* 0 would retry in a busy loop */
 	if (n.retry_max < n.retry_min)
 		n.retry_max = n.retry_min;
 	int r = conf_line("me", &n.me);

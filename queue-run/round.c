@@ -214,7 +214,7 @@ static void round_end(struct sched *s, struct msg *m)
 			qstate_rcpt_line(&lines, "fail", i, t, why.s);
 			log_line("event=delivery id=%s rcpt=<%s> result=bounced delay=%llds attempts=%lu "
 				 "text=\"queue lifetime expired\"",
-				 id, m->env.rcpt[i], (long long)(t - m->arrival), m->st.attempts);
+				 id, m->env.rcpt[i], (long long)(t - m->arrival), m->st.attempts + 1);
 			str_free(&why);
 		}
 		record(m, &lines);
@@ -379,7 +379,10 @@ out:
 	str_free(&err);
 }
 
-/* start what the concurrency limits allow, oldest message first */
+/*
+ * Start what the concurrency limits allow, oldest message first: a local
+ * recipient alone, the untried remote recipients of one domain together.
+ */
 void start_jobs(struct sched *s)
 {
 	size_t *idx = NULL, cap = 0;
@@ -438,14 +441,12 @@ void drain(struct job *j)
 	char buf[8192];
 	while (j->out >= 0) {
 		ssize_t r = read(j->out, buf, sizeof buf);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN)
-				warn_sys("unable to read delivery output");
-			if (errno == EAGAIN)
-				return;
-		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && errno == EAGAIN)
+			return; /* all there is for now */
+		if (r < 0)
+			warn_sys("unable to read delivery output");
 		if (r <= 0) {
 			close(j->out);
 			j->out = -1;
@@ -514,7 +515,7 @@ static void finish_remote(struct job *j, struct str *lines)
 	if (j->killed)
 		str_catf(&why, "delivery timed out after %lld seconds", (long long)(now() - j->start));
 	else if (!msgrep)
-		str_catf(&why, "%s gave no message report (exit %d)", "remote delivery program", code);
+		str_catf(&why, "remote delivery program gave no message report (exit %d)", code);
 	for (size_t k = 0; k < j->n; k++) {
 		const char *r = k < nrep ? rep[k] : NULL;
 		int kind;
