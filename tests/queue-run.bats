@@ -260,6 +260,13 @@ dsn() { python3 "$FIXTURES/queue-run/dsn.py" "$1"; }
 	echo "D554 5.6.0 message refused" >"$STANDIN/message-report"
 	run queue-run -1 -f
 	grep -q 'rcpt=<ok@remote.test> result=bounced .*text="554 5.6.0 message refused"' <<<"$output"
+	# no message report at all (a crash): accepted or not, nothing counts as delivered
+	rm -f "$QUEUE"/new/* # the bounces so far
+	message z2 | inject_env sender@example.org ok@remote.test perm@remote.test
+	: >"$STANDIN/message-report"
+	run queue-run -1 -f
+	grep -q 'rcpt=<ok@remote.test> result=deferred .*text="remote delivery program gave no message report (exit 0)"' <<<"$output"
+	grep -q 'rcpt=<perm@remote.test> result=bounced .*text="550 5.1.1' <<<"$output"
 }
 
 @test "a missing delivery program defers with a clear reason" {
