@@ -127,6 +127,32 @@ dsn() { python3 "$FIXTURES/queue-run/dsn.py" "$1"; }
 	no_files "$QUEUE/msg" "$QUEUE/state"
 }
 
+@test "a crash after the last mark but before removal: the message is finished, nobody delivered again" {
+	message f | inject_env sender@example.org ok1@example.test ok2@example.test
+	id=$(ls "$QUEUE/new")
+	mkdir -p "$QUEUE/msg" "$QUEUE/state"
+	mv "$QUEUE/new/$id" "$QUEUE/msg/$id"
+	printf 'ok 0 100 delivered\nok 1 100 delivered\n' >"$QUEUE/state/$id"
+	run queue-run -1
+	grep -q "event=done id=$id" <<<"$output"
+	[ ! -s "$STANDIN/log" ]
+	no_files "$QUEUE/msg" "$QUEUE/state"
+}
+
+@test "a state file left without its message (crash between the two unlinks) is removed at start" {
+	mkdir -p "$QUEUE/state"
+	echo 'ok 0 100 delivered' >"$QUEUE/state/1795312345.004211.0031337"
+	mkdir -p "$QUEUE/hold"
+	message h | inject_env sender@example.org ok@example.test
+	held=$(ls "$QUEUE/new")
+	mv "$QUEUE/new/$held" "$QUEUE/hold/$held"
+	echo 'defer 0 100 kept' >"$QUEUE/state/$held"
+	run queue-run -1
+	grep -q "event=cleanup file=state/1795312345.004211.0031337" <<<"$output"
+	[ ! -e "$QUEUE/state/1795312345.004211.0031337" ]
+	[ -e "$QUEUE/state/$held" ] # a held message keeps its state
+}
+
 @test "a torn last line of a state file is ignored and cut off before the next record" {
 	limit retry-min 100
 	message x | inject_env sender@example.org temp@example.test ok@example.test
