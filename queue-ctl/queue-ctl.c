@@ -45,6 +45,14 @@ static void span(struct str *out, long long s)
 		str_catf(out, "%llds", s);
 }
 
+/* an address from the queue file, with no control character reaching the terminal */
+static void cat_addr(struct str *out, const char *a)
+{
+	str_catc(out, '<');
+	qstate_clean_text(out, a, strlen(a), 1000);
+	str_catc(out, '>');
+}
+
 struct totals {
 	size_t msgs, pending;
 };
@@ -83,7 +91,9 @@ static void show(const char *qdir, const char *dir, const char *id, const char *
 	time_t t = time(NULL);
 	str_catf(&line, "%s  ", id);
 	span(&line, (long long)(t - qid_time(id)));
-	str_catf(&line, "  %lld  <%s>  %s", (long long)(sb.st_size - body), env.sender, where);
+	str_catf(&line, "  %lld  ", (long long)(sb.st_size - body));
+	cat_addr(&line, env.sender);
+	str_catf(&line, "  %s", where);
 	if (st.attempts)
 		str_catf(&line, "  attempts %lu", st.attempts);
 	if (!strcmp(where, "queued")) {
@@ -101,8 +111,11 @@ static void show(const char *qdir, const char *dir, const char *id, const char *
 		if (r->state == QR_DONE || r->state == QR_BOUNCED)
 			continue;
 		tot->pending++;
-		printf("    <%s>  %s%s\n", env.rcpt[i], r->state == QR_FAILED ? "failed, bounce pending: " : "",
-		       r->text && *r->text ? r->text : r->state == QR_FAILED ? "" : "(not tried yet)");
+		str_copys(&line, "    ");
+		cat_addr(&line, env.rcpt[i]);
+		str_catf(&line, "  %s%s", r->state == QR_FAILED ? "failed, bounce pending: " : "",
+			 r->text && *r->text ? r->text : r->state == QR_FAILED ? "" : "(not tried yet)");
+		puts(line.s);
 	}
 	qstate_free(&st);
 	envelope_free(&env);
