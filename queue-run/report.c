@@ -8,11 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "alloc.h"
-#include "bio.h"
+#include "chain.h"
 #include "child.h"
 #include "die.h"
 #include "dsn.h"
@@ -20,6 +19,9 @@
 #include "sched.h"
 
 extern char **environ;
+
+/* a queue program that takes longer than this to commit a report is killed */
+#define REPORT_INJECT_MS (300 * 1000)
 
 char **env_with_id(const char *id)
 {
@@ -47,20 +49,6 @@ void env_free(char **envp)
 	free(envp);
 }
 
-static int memfd_with(const char *name, const void *data, size_t len)
-{
-	int fd = memfd_create(name, MFD_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	if (fd_write_all(fd, data, len) < 0 || lseek(fd, 0, SEEK_SET) < 0) {
-		int e = errno;
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	return fd;
-}
-
 /* a fresh id for a report, distinct from the previous one */
 static void fresh_id(struct sched *s, char id[QID_SIZE])
 {
@@ -73,41 +61,34 @@ static void fresh_id(struct sched *s, char id[QID_SIZE])
 /* inject msg from the null sender to rcpt through the queue program; 0 ok */
 static int inject(struct sched *s, const struct str *msg, const char *rcpt, char id[QID_SIZE])
 {
-	struct str env = STR_INIT;
-	str_catb(&env, "F\0T", 3);
-	str_cats(&env, rcpt);
-	str_catb(&env, "\0\0", 2);
-	int mfd = memfd_with("report", msg->s, msg->len);
-	int efd = memfd_with("envelope", env.s, env.len);
-	str_free(&env);
-	int ok = -1;
-	if (mfd < 0 || efd < 0) {
-		warn_sys("unable to create a report");
-		goto out;
-	}
-	const char *qp = getenv("QMAILQUEUE");
-	char *argv[] = { (char *)(qp && *qp ? qp : "queue-inject"), NULL };
+	struct envelope env = ENVELOPE_INIT;
+	envelope_set_sender(&env, "");
+	envelope_add_rcpt(&env, rcpt);
+	char **argv = chain_argv_queue();
 	fresh_id(s, id);
 	char **envp = env_with_id(id);
-	struct child_fd map[] = { { mfd, 0 }, { efd, 1 } };
-	pid_t pid = child_spawn(argv, map, 2, envp);
-	env_free(envp);
-	if (pid < 0) {
+	struct chain c;
+	struct str custom = STR_INIT, why = STR_INIT;
+	int ok = -1;
+	if (chain_start_env(&c, argv, envp, REPORT_INJECT_MS) < 0)
 		warn_sys("unable to run %s", argv[0]);
-		goto out;
+	else if (chain_write(&c, msg->s, msg->len) < 0) {
+		chain_abort(&c);
+		warn_msg("%s: timed out reading a report", argv[0]);
+	} else {
+		int code = chain_finish(&c, &env, &custom);
+		if (code == 0)
+			ok = 0;
+		else {
+			chain_explain(code, &custom, &why);
+			warn_msg("%s: %s", argv[0], why.s);
+		}
 	}
-	int st = child_wait(pid);
-	if (st < 0)
-		warn_sys("unable to wait for %s", argv[0]);
-	else if (child_exit_code(st) != 0)
-		warn_msg("%s exited %d", argv[0], child_exit_code(st));
-	else
-		ok = 0;
-out:
-	if (mfd >= 0)
-		close(mfd);
-	if (efd >= 0)
-		close(efd);
+	env_free(envp);
+	child_argv_free(argv);
+	envelope_free(&env);
+	str_free(&custom);
+	str_free(&why);
 	return ok;
 }
 
