@@ -37,5 +37,7 @@ void queue_header_encode(const struct envelope *env, struct str *out);
  * 1: malformed.  -1: read error (errno).
  */
 int queue_header_read(int fd, struct envelope *env, off_t *body);
+/* a quarantine NAME fit for QUEUE/quarantine/NAME: [A-Za-z0-9._-], 1-64, no leading dot */
+int queue_quarantine_name_ok(const char *name);
 
 #endif
