@@ -339,8 +339,7 @@ int policy_decide(const char *action, const char *own, struct policy_effects *fx
 		break;
 	case PA_HOLD: {
 		/* smtp-filter sends "HOLD name"; Postfix servers may send a reason instead */
-		size_t n = strcspn(pa.text, " \t");
-		str_copyb(&fx->hold, pa.text, n);
+		str_copys(&fx->hold, pa.text);
 		if (!queue_quarantine_name_ok(fx->hold.s))
 			str_copys(&fx->hold, "hold");
 		break;

@@ -1050,6 +1050,11 @@ static int message_policy(struct conn *c)
 	}
 	for (char *p = fx->bcc.len ? fx->bcc.s : NULL, *nl; p && (nl = strchr(p, '\n')); p = nl + 1) {
 		*nl = '\0';
+		size_t i = 0;
+		while (i < c->env.nrcpt && strcasecmp(c->env.rcpt[i], p) != 0)
+			i++;
+		if (i < c->env.nrcpt)
+			continue; /* a recipient already: one copy is enough */
 		envelope_add_rcpt(&c->env, p);
 		log_line("event=bcc id=%s to=<%s>", c->id, p);
 	}
