@@ -285,7 +285,7 @@ A
 	# a server that cannot even start: at connect, 421 and goodbye
 	echo /nonexistent/policy-server >"$CONF/policy"
 	talk <<<'EHLO c.example'
-	expect '421 4.3.0 Temporary policy failure, try again later' '[closed]'
+	expect '421 4.3.0 Temporary policy failure, try again later'
 	grep -q 'event=policy stage=CONNECT id=- result=failed reason="unable to run /nonexistent/policy-server' "$LOG"
 }
 
@@ -305,4 +305,17 @@ A
 	expect '220 mx.example.test ESMTP sluice' "${EHLO[@]}" '250 2.1.0 Ok' '250 2.1.5 Ok' \
 		'221 2.0.0 mx.example.test Bye'
 	! grep -q 'event=policy' "$LOG"
+}
+
+@test "smtp-filter's chain mode: QUARANTINE holds the message whatever the rules; a bad name is refused" {
+	F=$FIXTURES/smtp-filter
+	export OUT=$BATS_TEST_TMPDIR/next QUEUE_ID=1795319418.240320.0028928
+	mkdir -p "$OUT"
+	QUARANTINE=suspect smtp-filter -- "$F/dump-next" <"$F/plain.eml" 1< <(printf 'Fa@example.org\0Tbob@example.test\0\0')
+	[ ! -e "$OUT/msg" ]
+	held=$QUEUE/quarantine/suspect/$QUEUE_ID
+	[ -f "$held" ] && tail -c "$(wc -c <"$F/plain.eml")" "$held" | cmp - "$F/plain.eml"
+	run env QUARANTINE=../new smtp-filter -- "$F/dump-next" <"$F/plain.eml" 1< <(printf 'Fa@example.org\0Tbob@example.test\0\0')
+	[ "$status" -eq 91 ]
+	[ ! -e "$OUT/msg" ]
 }
