@@ -837,8 +837,12 @@ static void cmd_rcpt(struct conn *c, const char *arg)
 	}
 	const char *why = "";
 	const char *own = rcpt_check(c, &a, &why);
-	/* policy: RCPT stage */
-	const char *refused = policy_check(c, "RCPT", to.s, own, &c->msg_fx);
+	/* policy: RCPT stage; what it asks for the message counts only with the recipient */
+	struct policy_effects fx = POLICY_EFFECTS_INIT;
+	const char *refused = policy_check(c, "RCPT", to.s, own, &fx);
+	if (!refused)
+		policy_effects_add(&c->msg_fx, &fx);
+	policy_effects_free(&fx);
 	if (refused != own)
 		why = "policy";
 	if (refused) {
@@ -1266,13 +1270,15 @@ static void cmd_noop(struct conn *c, const char *arg)
 
 static void cmd_vrfy(struct conn *c, const char *arg)
 {
+	struct policy_effects none = POLICY_EFFECTS_INIT; /* no message to apply them to */
 	const char *no;
 	if (!*arg)
 		reply_error(c, "501 5.5.4 Syntax: VRFY address");
-	else if ((no = policy_check(c, "VRFY", arg, NULL, &c->helo_fx))) /* policy: VRFY stage */
+	else if ((no = policy_check(c, "VRFY", arg, NULL, &none))) /* policy: VRFY stage */
 		reply_error(c, "%s", no);
 	else
 		reply(c, "252 2.5.2 Cannot VRFY user, but will accept message and attempt delivery");
+	policy_effects_free(&none);
 }
 
 static void cmd_help(struct conn *c, const char *arg)
