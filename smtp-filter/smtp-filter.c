@@ -248,7 +248,12 @@ static void exec_next(char **argv, int msgfd, const struct envelope *env)
 
 static void chain_mode(const struct rules *rs, char **next)
 {
-	if (!rs || !rules_has_stage(rs, STAGE_EOM)) {
+	/* a policy server's HOLD, passed on by smtp-recv (smtp-recv(8) POLICY) */
+	const char *hold = getenv("QUARANTINE");
+	if (hold && !queue_quarantine_name_ok(hold))
+		die(QX_ENVELOPE, "QUARANTINE is not a quarantine name");
+	int eom = rs && rules_has_stage(rs, STAGE_EOM);
+	if (!eom && !hold) {
 		execvp(next[0], next); /* nothing to do: pass the very same fds on */
 		die_sys(QX_BUG, "unable to run %s", next[0]);
 	}
@@ -304,8 +309,8 @@ static void chain_mode(const struct rules *rs, char **next)
 	f.resolve = dnsbl_resolve;
 	f.resolve_arg = dnsbl_new();
 	struct rules_state st = RULES_STATE_INIT;
-	struct rules_verdict v;
-	if (rules_eval(rs, STAGE_EOM, &f, &st, &v, &why) < 0) {
+	struct rules_verdict v = { 0 };
+	if (eom && rules_eval(rs, STAGE_EOM, &f, &st, &v, &why) < 0) {
 		log_line("event=rule-fail id=%s reason=\"%s\"", id, why.s);
 		struct rules_reply tf = { RK_DEFER, 451, "4.3.0", "temporary failure in the content rules" };
 		refuse(&tf, id);
@@ -348,6 +353,10 @@ static void chain_mode(const struct rules *rs, char **next)
 		str_free(&dir);
 	}
 
+	const char *qname = v.decision.kind == RK_QUARANTINE ? v.arg : hold;
+	/* held: a rule may still refuse, discard or choose the quarantine, never let it out */
+	if (hold && (v.decision.kind == RK_NONE || v.decision.kind == RK_ACCEPT || v.decision.kind == RK_REDIRECT))
+		v.decision.kind = RK_QUARANTINE;
 	switch (v.decision.kind) {
 	case RK_REJECT:
 	case RK_DEFER:
@@ -357,9 +366,9 @@ static void chain_mode(const struct rules *rs, char **next)
 		log_line("event=discarded id=%s line=%zu from=<%s> rcpts=%zu", id, v.line, env.sender, env.nrcpt);
 		exit(0);
 	case RK_QUARANTINE:
-		if (content_quarantine(qdir.s, v.arg, id, &env, &hdr, &c) < 0)
+		if (content_quarantine(qdir.s, qname, id, &env, &hdr, &c) < 0)
 			die_sys(QX_WRITE, "unable to quarantine message %s", id);
-		log_line("event=quarantined id=%s quarantine=%s line=%zu from=<%s> rcpts=%zu", id, v.arg, v.line,
+		log_line("event=quarantined id=%s quarantine=%s line=%zu from=<%s> rcpts=%zu", id, qname, v.line,
 			 env.sender, env.nrcpt);
 		exit(0);
 	case RK_REDIRECT:
