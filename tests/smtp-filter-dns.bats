@@ -9,7 +9,8 @@ setup() {
 	[ -n "${SLUICE_NETNS:-}" ] || skip "needs the private network namespace of tests/run (root)"
 	sluice_conf
 	F=$FIXTURES/smtp-filter
-	echo 'nameserver 127.0.0.1' >"$CONF/resolv.conf"
+	echo 127.0.0.1 >"$CONF/nameservers"
+	printf 'dns-timeout 2\ndns-retries 0\n' >"$CONF/limits"
 	bg_start ldns-testns -p 53 "$F/dns.data"
 	wait_for 10 sh -c 'drill -Q @127.0.0.1 99.2.0.192.bl.test A 2>/dev/null | grep -q 127.0.0.2'
 	cat >"$CONF/rules" <<'EOF2'
