@@ -402,12 +402,15 @@ int ruleauth_headers(struct ruleauth *a, struct str *hdr, struct str *why)
 	if (need_verify(a, why) < 0)
 		return -1;
 	int have_spf = need_spf(a, why) == 0;
-	struct str out = STR_INIT;
+	struct str out = STR_INIT, field = STR_INIT;
 	struct authres_in in = { have_spf ? &a->spf : NULL, a->sigs, a->nsigs, 1, &a->dmarc };
 	authres_header(a->me, &in, &out);
-	if (have_spf)
+	if (have_spf) {
 		spf_received_header(&a->spf, a->ip ? a->ip : "", a->helo ? a->helo : "", a->sender ? a->sender : "",
-				    a->me, &out);
+				    a->me, &field);
+		str_catb(&out, field.s, field.len);
+	}
+	str_free(&field);
 	size_t pos = 0, removed = 0;
 	struct header_field f;
 	const char *h = str_c(hdr);
