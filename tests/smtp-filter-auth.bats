@@ -256,3 +256,26 @@ EOF2
 	[ "${lines[3]}" = "$CONF/rules:4: 'nodot' is not a signing domain" ]
 	[ "${lines[4]}" = "$CONF/rules:5: 'dkim-sign' works on the message: only at the eom stage" ]
 }
+
+@test "valgrind: policy-mode SPF and Null MX, chain-mode verify, auth results and signing are clean" {
+	need_valgrind
+	printf 'mail spf fail reject 550 5.7.23 "SPF check failed"\nmail sender-null-mx reject 550 5.7.27 "null MX"\n' >"$CONF/rules"
+	{
+		req MAIL instance=a client_address=198.51.100.1 helo_name=client.example sender=alice@example.org
+		req MAIL instance=b client_address=192.0.2.7 helo_name=client.example sender=x@nullmx.example
+	} >"$BATS_TEST_TMPDIR/reqs"
+	run under_valgrind smtp-filter -p <"$BATS_TEST_TMPDIR/reqs"
+	cat "$BATS_TEST_TMPDIR/valgrind.log"
+	[ "$status" -eq 0 ]
+	printf 'example.org rsa %s\nexample.org ed %s ed25519\n' "$KEYS/rsa.key" "$KEYS/ed.key" >"$CONF/dkim"
+	printf 'eom add-auth-results\neom dkim pass && dmarc pass dkim-sign\n' >"$CONF/rules"
+	msg 'Alice <alice@example.org>' 'Authentication-Results: mx.example.test; dkim=pass' | dkimpy_sign >"$BATS_TEST_TMPDIR/m"
+	set +e
+	REMOTE_IP=198.51.100.1 HELO=client.example under_valgrind smtp-filter -- "$F/dump-next" <"$BATS_TEST_TMPDIR/m" \
+		1< <(printf 'Falice@example.org\0Tbob@example.test\0\0') 2>"$BATS_TEST_TMPDIR/err"
+	status=$?
+	set -e
+	cat "$BATS_TEST_TMPDIR/valgrind.log"
+	[ "$status" -eq 0 ]
+	[ "$(grep -c '^DKIM-Signature:' "$OUT/msg")" -eq 3 ]
+}
