@@ -11,6 +11,7 @@
 #include "alloc.h"
 #include "authres.h"
 #include "dkim.h"
+#include "dkimsign.h"
 #include "dmarc.h"
 #include "dns.h"
 #include "header.h"
@@ -40,6 +41,7 @@ struct ruleauth {
 	/* SPF: its inputs, and the result once computed */
 	char *ip, *helo, *sender;
 	int spf_given, spf_done;
+	int spf_absent; /* no client to check (local mail): "none", left out of the headers */
 	struct spf_check spf;
 	/* Null MX of one domain */
 	char *nullmx_domain;
@@ -68,7 +70,7 @@ static void forget_spf(struct ruleauth *a)
 	free(a->helo);
 	free(a->sender);
 	a->ip = a->helo = a->sender = NULL;
-	a->spf_done = a->spf_given = 0;
+	a->spf_done = a->spf_given = a->spf_absent = 0;
 }
 
 void ruleauth_free(struct ruleauth *a)
@@ -211,31 +213,35 @@ int ruleauth_resolve(void *arg, const char *name, int type, struct conf_list *ou
 
 /* ---------- SPF, DKIM, DMARC ---------- */
 
-/* the SPF result: given upstream, or computed once; -1 (why) without a client */
+/*
+ * The SPF result: given upstream, or computed once.  Mail without a client
+ * address (local submission) has none to check: "none".  -1 (why) only
+ * when the resolver cannot be set up.
+ */
 static int need_spf(struct ruleauth *a, struct str *why)
 {
 	if (a->spf_done)
 		return 0;
-	if (a->spf_given) {
-		if (spf_from_env(&a->spf) < 0)
-			return -1;
+	if (a->spf_given && spf_from_env(&a->spf) == 0) {
 		a->spf_done = 1;
 		return 0;
 	}
-	if (!a->ip || !*a->ip) {
-		str_copys(why, "no client address for SPF");
-		return -1;
+	/* libspf2 mishandles IPv4-mapped IPv6: give it the IPv4 form */
+	const char *ip = a->ip ? a->ip : "";
+	if (strncasecmp(ip, "::ffff:", 7) == 0 && strchr(ip + 7, '.'))
+		ip += 7;
+	struct dns_ip parsed;
+	if (dns_ip_parse(ip, &parsed) < 0) {
+		a->spf.result = SPFR_NONE;
+		a->spf_absent = a->spf_done = 1;
+		return 0;
 	}
 	if (need_dns(a, why) < 0)
 		return -1;
-	/* libspf2 mishandles IPv4-mapped IPv6: give it the IPv4 form */
-	const char *ip = a->ip;
-	if (strncasecmp(ip, "::ffff:", 7) == 0 && strchr(ip + 7, '.'))
-		ip += 7;
 	if (spf_check(a->dns, ip, a->helo ? a->helo : "", a->sender ? a->sender : "", a->me, &a->spf) < 0) {
-		str_copyb(why, "", 0);
-		str_catf(why, "bad client address %s for SPF", a->ip);
-		return -1;
+		a->spf.result = SPFR_NONE;
+		a->spf_absent = a->spf_done = 1;
+		return 0;
 	}
 	log_line("event=spf result=%s identity=%s domain=%s client=%s", spf_result_name(a->spf.result),
 		 a->spf.identity, str_c(&a->spf.domain), a->ip);
@@ -298,12 +304,10 @@ static int need_verify(struct ruleauth *a, struct str *why)
 	}
 	struct spf_check none = SPF_CHECK_INIT;
 	const struct spf_check *spf = &none;
-	if (a->spf_given || (a->ip && *a->ip)) {
-		struct str ignore = STR_INIT;
-		if (need_spf(a, &ignore) == 0)
-			spf = &a->spf;
-		str_free(&ignore);
-	}
+	if (need_spf(a, why) < 0)
+		return -1;
+	if (!a->spf_absent)
+		spf = &a->spf;
 	struct verify v = { sdkim_verify_new(a->dns), 0, NULL, 0 };
 	if (!v.dkim) {
 		publicsuffix_free(psl);
@@ -401,7 +405,9 @@ int ruleauth_headers(struct ruleauth *a, struct str *hdr, struct str *why)
 {
 	if (need_verify(a, why) < 0)
 		return -1;
-	int have_spf = need_spf(a, why) == 0;
+	if (need_spf(a, why) < 0)
+		return -1;
+	int have_spf = !a->spf_absent;
 	struct str out = STR_INIT, field = STR_INIT;
 	struct authres_in in = { have_spf ? &a->spf : NULL, a->sigs, a->nsigs, 1, &a->dmarc };
 	authres_header(a->me, &in, &out);
@@ -431,59 +437,6 @@ int ruleauth_headers(struct ruleauth *a, struct str *hdr, struct str *why)
 	return 0;
 }
 
-static int s_header(void *arg, const char *f, size_t n)
-{
-	return sdkim_header(arg, f, n);
-}
-
-static int s_eoh(void *arg)
-{
-	return sdkim_eoh(arg);
-}
-
-static int s_body(void *arg, const char *b, size_t n)
-{
-	return sdkim_body(arg, b, n);
-}
-
-static const struct msgfeed_ops sign_ops = { s_header, s_eoh, s_body };
-
-/* one DKIM-Signature with one key; -1 (why) */
-static int sign_one(const struct sdkim_key *k, const char *domain, const struct str *hdr, const char *body,
-		    size_t blen, struct str *sigs, struct str *why)
-{
-	struct str key = STR_INIT, field = STR_INIT;
-	if (conf_read_path(k->keyfile.s, &key) != 0) {
-		str_copyb(why, "", 0);
-		str_catf(why, "unable to read DKIM key %s", k->keyfile.s);
-		return -1;
-	}
-	const char *err = "";
-	struct sdkim *d = sdkim_sign_new(domain, k->selector, str_c(&key), key.len, k->alg, &err);
-	if (key.s)
-		explicit_bzero(key.s, key.len);
-	str_free(&key);
-	int r = -1;
-	if (d) {
-		struct msgfeed f;
-		msgfeed_init(&f, &sign_ops, d, MAX_FIELD);
-		if (msgfeed_push(&f, hdr->s ? hdr->s : "", hdr->len) < 0 || msgfeed_push(&f, body, blen) < 0 ||
-		    msgfeed_end(&f) < 0)
-			err = "the message cannot be processed";
-		else if (sdkim_sign_eom(d, &field, &err) == 0)
-			r = 0;
-		msgfeed_free(&f);
-		sdkim_free(d);
-	}
-	if (r < 0) {
-		str_copyb(why, "", 0);
-		str_catf(why, "unable to sign for %s with %s: %s", domain, k->keyfile.s, err);
-	} else
-		str_catb(sigs, field.s, field.len);
-	str_free(&field);
-	return r;
-}
-
 int ruleauth_sign(struct ruleauth *a, const struct str *hdr, const char *body, size_t blen, struct str *sigs,
 		  struct str *domain, struct str *why)
 {
@@ -510,7 +463,8 @@ int ruleauth_sign(struct ruleauth *a, const struct str *hdr, const char *body, s
 	dmarc_domains_free(from, nfrom);
 	int r = n > 0;
 	for (size_t i = 0; i < n && r > 0; i++)
-		if (sign_one(&keys[i], domain->s, hdr, body, blen, sigs, why) < 0)
+		if (dkimsign_file(domain->s, keys[i].selector, keys[i].keyfile.s, keys[i].alg, hdr->s, hdr->len, body,
+				  blen, sigs, why) < 0)
 			r = -1;
 	sdkim_keys_free(keys, n);
 	return r;

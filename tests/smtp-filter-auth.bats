@@ -34,21 +34,6 @@ EOF2
 	dns_serve "$BATS_TEST_TMPDIR/zone"
 }
 
-req() { # req STAGE name=value...: one policy request
-	printf 'request=smtpd_access_policy\nprotocol_state=%s\n' "$1"
-	shift
-	printf '%s\n' "$@"
-	printf '\n'
-}
-
-policy() {
-	smtp-filter -p >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err"
-}
-
-expect() {
-	printf "$1" | cmp - "$BATS_TEST_TMPDIR/out" || { cat "$BATS_TEST_TMPDIR/out" "$BATS_TEST_TMPDIR/err"; false; }
-}
-
 chain() { # chain MSG ENVELOPE: smtp-filter in the queue chain, fd 6 kept
 	set +e
 	smtp-filter -- "$F/dump-next" <"$1" 1< <(printf "$2") 6>"$BATS_TEST_TMPDIR/fd6" 2>"$BATS_TEST_TMPDIR/err"
@@ -72,34 +57,34 @@ dkimpy_sign() { # dkimpy_sign < msg: signed by example.org with the RSA key
 @test "policy mode: spf fail at mail is the rule's exact reply; computed once per instance" {
 	printf 'mail spf fail reject 550 5.7.23 "SPF check failed"\nrcpt spf = fail reject 550 5.7.23 "still failing"\n' >"$CONF/rules"
 	{
-		req MAIL instance=a client_address=198.51.100.1 helo_name=client.example sender=alice@example.org
-		req RCPT instance=a client_address=198.51.100.1 helo_name=client.example sender=alice@example.org recipient=bob@example.test
-		req MAIL instance=b client_address=192.0.2.7 helo_name=client.example sender=alice@example.org
-	} | policy
-	expect 'action=550 5.7.23 SPF check failed\n\naction=550 5.7.23 still failing\n\naction=DUNNO\n\n'
+		policy_req MAIL instance=a client_address=198.51.100.1 helo_name=client.example sender=alice@example.org
+		policy_req RCPT instance=a client_address=198.51.100.1 helo_name=client.example sender=alice@example.org recipient=bob@example.test
+		policy_req MAIL instance=b client_address=192.0.2.7 helo_name=client.example sender=alice@example.org
+	} | policy_run
+	policy_expect 'action=550 5.7.23 SPF check failed\n\naction=550 5.7.23 still failing\n\naction=DUNNO\n\n'
 	[ "$(grep -c 'event=spf result=fail identity=mailfrom domain=example.org client=198.51.100.1' "$BATS_TEST_TMPDIR/err")" -eq 1 ]
 	grep -q 'event=spf result=pass identity=mailfrom domain=example.org client=192.0.2.7' "$BATS_TEST_TMPDIR/err"
 }
 
 @test "policy mode: no SPF rule, no SPF lookup; the null sender is checked by HELO" {
 	printf 'mail sender = <> && spf none reject 550 5.7.23 "no SPF for HELO"\nmail !tls warn "plain"\n' >"$CONF/rules"
-	req MAIL client_address=198.51.100.1 helo_name=nospf.example sender= | policy
-	expect 'action=550 5.7.23 no SPF for HELO\n\n'
+	policy_req MAIL client_address=198.51.100.1 helo_name=nospf.example sender= | policy_run
+	policy_expect 'action=550 5.7.23 no SPF for HELO\n\n'
 	grep -q 'event=spf result=none identity=helo domain=nospf.example' "$BATS_TEST_TMPDIR/err"
-	req MAIL client_address=198.51.100.1 helo_name=nospf.example sender=a@example.org | policy
-	expect 'action=WARN plain\n\n'
+	policy_req MAIL client_address=198.51.100.1 helo_name=nospf.example sender=a@example.org | policy_run
+	policy_expect 'action=WARN plain\n\n'
 	! grep -q 'event=spf' "$BATS_TEST_TMPDIR/err"
 }
 
 @test "sender-null-mx: a sender domain publishing a Null MX is refused with 5.7.27" {
 	printf 'mail sender-null-mx reject 550 5.7.27 "sender domain publishes a null MX"\n' >"$CONF/rules"
 	{
-		req MAIL instance=a client_address=192.0.2.7 sender=x@nullmx.example
-		req MAIL instance=b client_address=192.0.2.7 sender=x@example.org
-		req MAIL instance=c client_address=192.0.2.7 sender=
-		req MAIL instance=d client_address=192.0.2.7 sender=x@down.example
-	} | policy
-	expect 'action=550 5.7.27 sender domain publishes a null MX\n\naction=DUNNO\n\naction=DUNNO\n\naction=451 4.3.0 temporary failure in the rules\n\n'
+		policy_req MAIL instance=a client_address=192.0.2.7 sender=x@nullmx.example
+		policy_req MAIL instance=b client_address=192.0.2.7 sender=x@example.org
+		policy_req MAIL instance=c client_address=192.0.2.7 sender=
+		policy_req MAIL instance=d client_address=192.0.2.7 sender=x@down.example
+	} | policy_run
+	policy_expect 'action=550 5.7.27 sender domain publishes a null MX\n\naction=DUNNO\n\naction=DUNNO\n\naction=451 4.3.0 temporary failure in the rules\n\n'
 }
 
 @test "chain mode: an SPF-fail sender gets Received-SPF and Authentication-Results with spf=fail" {
@@ -261,8 +246,8 @@ EOF2
 	need_valgrind
 	printf 'mail spf fail reject 550 5.7.23 "SPF check failed"\nmail sender-null-mx reject 550 5.7.27 "null MX"\n' >"$CONF/rules"
 	{
-		req MAIL instance=a client_address=198.51.100.1 helo_name=client.example sender=alice@example.org
-		req MAIL instance=b client_address=192.0.2.7 helo_name=client.example sender=x@nullmx.example
+		policy_req MAIL instance=a client_address=198.51.100.1 helo_name=client.example sender=alice@example.org
+		policy_req MAIL instance=b client_address=192.0.2.7 helo_name=client.example sender=x@nullmx.example
 	} >"$BATS_TEST_TMPDIR/reqs"
 	run under_valgrind smtp-filter -p <"$BATS_TEST_TMPDIR/reqs"
 	cat "$BATS_TEST_TMPDIR/valgrind.log"
@@ -278,4 +263,15 @@ EOF2
 	cat "$BATS_TEST_TMPDIR/valgrind.log"
 	[ "$status" -eq 0 ]
 	[ "$(grep -c '^DKIM-Signature:' "$OUT/msg")" -eq 3 ]
+}
+
+@test "local mail (no REMOTE_IP): spf is none, the headers leave SPF out" {
+	printf 'eom spf none add-header "X-SPF: none"\neom add-auth-results\n' >"$CONF/rules"
+	msg 'Alice <alice@example.org>' >"$BATS_TEST_TMPDIR/m"
+	chain "$BATS_TEST_TMPDIR/m" 'Falice@example.org\0Tbob@example.test\0\0'
+	[ "$status" -eq 0 ]
+	cat "$OUT/msg"
+	grep -q '^X-SPF: none$' "$OUT/msg"
+	! grep -q 'spf=\|Received-SPF' "$OUT/msg"
+	grep -q '^[[:space:]]*dmarc=fail (p=reject dis=reject) header.from=example.org' "$OUT/msg"
 }
