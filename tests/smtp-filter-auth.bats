@@ -76,6 +76,13 @@ dkimpy_sign() { # dkimpy_sign < msg: signed by example.org with the RSA key
 	! grep -q 'event=spf' "$BATS_TEST_TMPDIR/err"
 }
 
+@test "policy mode: a DNS failure is spf temperror, which a rule can defer on" {
+	printf 'data spf temperror defer 451 4.7.24 "SPF temporary error"
+' >"$CONF/rules"
+	policy_req DATA client_address=198.51.100.1 helo_name=client.example sender=x@down.example recipient_count=1 | policy_run
+	policy_expect 'action=451 4.7.24 SPF temporary error\n\n'
+}
+
 @test "sender-null-mx: a sender domain publishing a Null MX is refused with 5.7.27" {
 	printf 'mail sender-null-mx reject 550 5.7.27 "sender domain publishes a null MX"\n' >"$CONF/rules"
 	{
