@@ -26,3 +26,17 @@ truncated_envelope() {
 	[ "$status" -eq 54 ]
 	[[ "$output" == *'reason="unable to read envelope: Protocol error"'* ]]
 }
+
+# fuzz/corpus/header/quoted-backslash-before-fold: a backslash before a
+# fold inside quotes used to escape the line break itself, so the address
+# held an LF and sendmail -t refused the whole message
+@test "sendmail -t: a fold after a backslash in a quoted local part is dropped" {
+	printf 'To: "x\\\n y"@example.test, z@example.test\nSubject: s\n\nbody\n' | sendmail -t
+	[ "$(queued_files | wc -l)" = 1 ]
+	f=$(queued_files)
+	sed '/^$/q' "$f" >"$BATS_TEST_TMPDIR/env"
+	cat "$BATS_TEST_TMPDIR/env"
+	[ "$(grep -c '^T' "$BATS_TEST_TMPDIR/env")" = 2 ]
+	grep -qx 'Tz@example.test' "$BATS_TEST_TMPDIR/env"
+	! grep -q '^T.*\\$' "$BATS_TEST_TMPDIR/env"
+}
