@@ -13,7 +13,8 @@
  *    unknown or broken, 4.x.x temporary);
  *  - local_rcpt_exists agrees with the code.
  * Alias loops and deep or wide alias trees must end within the run's time
- * limit: recursion is bounded by local-alias-depth.
+ * limit: nesting is bounded by local-alias-depth, the work by
+ * local-alias-lookups.
  */
 #include <stdint.h>
 #include <stdlib.h>
