@@ -11,7 +11,8 @@
  *    at most one space; MAIL parameters are accepted iff the path is
  *    followed by nothing, or (after EHLO) by space-separated SIZE=N with
  *    N within the limit, BODY=7BIT, BODY=8BITMIME or SMTPUTF8, and
- *    SMTPUTF8 is reported exactly when given; a refusal is "NNN X.Y.Z ...";
+ *    SMTPUTF8 is reported exactly when given and SIZE's value (the last
+ *    one) is reported; a refusal is "NNN X.Y.Z ...";
  *  - BDAT: accepted iff 1..19 digits, optionally " LAST" (any case).
  */
 #include <stdint.h>
@@ -31,9 +32,10 @@ static int is_reply(const char *r)
 }
 
 /* what smtp_mail_params should say, worked out token by token */
-static int params_ok(const char *q, int ehlo, unsigned long long max, int *utf8)
+static int params_ok(const char *q, int ehlo, unsigned long long max, int *utf8, unsigned long long *size)
 {
 	*utf8 = 0;
+	*size = 0;
 	if (!*q)
 		return 1;
 	if (*q != ' ' || !ehlo)
@@ -43,14 +45,15 @@ static int params_ok(const char *q, int ehlo, unsigned long long max, int *utf8)
 	FUZZ_CHECK(copy);
 	for (char *t = strtok_r(copy, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
 		unsigned long long n;
-		if (strncasecmp(t, "SIZE=", 5) == 0 && t[5])
+		if (strncasecmp(t, "SIZE=", 5) == 0 && t[5]) {
 			ok &= scan_ull(t + 5, strlen(t + 5), &n) && n <= max;
-		else if (strcasecmp(t, "BODY=7BIT") == 0 || strcasecmp(t, "BODY=8BITMIME") == 0)
-			;
-		else if (strcasecmp(t, "SMTPUTF8") == 0)
+			if (ok)
+				*size = n;
+		} else if (strcasecmp(t, "SMTPUTF8") == 0) {
 			*utf8 = 1;
-		else
+		} else if (strcasecmp(t, "BODY=7BIT") != 0 && strcasecmp(t, "BODY=8BITMIME") != 0) {
 			ok = 0;
+		}
 	}
 	free(copy);
 	return ok;
@@ -72,13 +75,14 @@ static void check_path(const char *arg, const char *kw, int mail, int ehlo, unsi
 	if (used && mail) {
 		FUZZ_CHECK(used <= strlen(p));
 		int utf8 = -1, want_utf8;
-		const char *bad = smtp_mail_params(p + used, ehlo, max, &utf8);
-		int want = params_ok(p + used, ehlo, max, &want_utf8);
+		unsigned long long declared = 1, want_size;
+		const char *bad = smtp_mail_params(p + used, ehlo, max, &utf8, &declared);
+		int want = params_ok(p + used, ehlo, max, &want_utf8, &want_size);
 		FUZZ_CHECK((bad == NULL) == want);
 		if (bad)
 			FUZZ_CHECK(is_reply(bad));
 		else
-			FUZZ_CHECK(utf8 == want_utf8);
+			FUZZ_CHECK(utf8 == want_utf8 && declared == want_size && declared <= max);
 	}
 	addr_free(&a);
 }
@@ -132,7 +136,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* any other line: every parser must still hold up */
 		int u;
 		(void)smtp_helo_ok(line);
-		(void)smtp_mail_params(line, ehlo, max, &u);
+		(void)smtp_mail_params(line, ehlo, max, &u, NULL);
 		check_bdat(line);
 		check_path(line, "FROM:", 1, ehlo, max);
 	}
