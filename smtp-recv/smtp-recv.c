@@ -50,6 +50,7 @@
 #include "log.h"
 #include "policy_client.h"
 #include "qid.h"
+#include "smtp_cmd.h"
 #include "smtp_data.h"
 #include "str.h"
 #include "table.h"
@@ -506,15 +507,6 @@ static void connect_refused(struct conn *c, const char *no)
 
 /* ---- commands ---- */
 
-/* a HELO/EHLO argument goes into Received:, so only host-name characters */
-static int helo_ok(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > ADDR_DOMAIN_MAX)
-		return 0;
-	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._[]:") == n;
-}
-
 /* The EHLO keywords; STARTTLS and AUTH only when they can work. */
 static void ehlo_keywords(struct conn *c)
 {
@@ -536,7 +528,7 @@ static void greet(struct conn *c, const char *arg, int esmtp)
 		reply_error(c, "501 5.5.4 Syntax: %s hostname", esmtp == 2 ? "EHLO" : "HELO");
 		return;
 	}
-	if (!helo_ok(arg)) {
+	if (!smtp_helo_ok(arg)) {
 		reply_error(c, "501 5.5.2 Invalid host name");
 		return;
 	}
@@ -565,18 +557,6 @@ static void greet(struct conn *c, const char *arg, int esmtp)
 
 static void cmd_ehlo(struct conn *c, const char *arg) { greet(c, arg, 2); }
 static void cmd_helo(struct conn *c, const char *arg) { greet(c, arg, 1); }
-
-/* "FROM:" / "TO:" and an optional space (common, if not RFC) before the path */
-static const char *path_start(const char *arg, const char *keyword)
-{
-	size_t kl = strlen(keyword);
-	if (strncasecmp(arg, keyword, kl) != 0)
-		return NULL;
-	arg += kl;
-	if (*arg == ' ')
-		arg++;
-	return arg;
-}
 
 /*
  * auth-sender "own": the sender is the user name itself, or listed for the
@@ -620,7 +600,7 @@ static void cmd_mail(struct conn *c, const char *arg)
 		reply_error(c, "503 5.5.1 Nested MAIL command");
 		return;
 	}
-	const char *p = path_start(arg, "FROM:");
+	const char *p = smtp_path_start(arg, "FROM:");
 	if (!p) {
 		reply_error(c, "501 5.5.4 Syntax: MAIL FROM:<address>");
 		return;
@@ -634,38 +614,9 @@ static void cmd_mail(struct conn *c, const char *arg)
 		return;
 	}
 	/* parameters (RFC 5321 §4.1.1.11): SIZE, BODY, SMTPUTF8 */
-	int utf8 = 0;
-	unsigned long long declared = 0;
-	const char *bad = NULL;
-	const char *q = p + used;
-	while (*q && !bad) {
-		if (*q != ' ') {
-			bad = "501 5.5.4 Syntax: MAIL FROM:<address> [parameters]";
-			break;
-		}
-		if (c->esmtp != 2) {
-			bad = "555 5.5.4 MAIL parameters need EHLO";
-			break;
-		}
-		while (*q == ' ')
-			q++;
-		size_t n = strcspn(q, " ");
-		unsigned long long size;
-		if (n > 5 && strncasecmp(q, "SIZE=", 5) == 0) {
-			if (!scan_ull(q + 5, n - 5, &size))
-				bad = "501 5.5.4 Syntax: SIZE=number";
-			else if (size > c->lim.size)
-				bad = "552 5.3.4 Message size exceeds the fixed limit";
-			declared = size;
-		} else if ((n == strlen("BODY=7BIT") && strncasecmp(q, "BODY=7BIT", n) == 0) ||
-			   (n == strlen("BODY=8BITMIME") && strncasecmp(q, "BODY=8BITMIME", n) == 0)) {
-			/* both arrive the same way: nothing to do */
-		} else if (n == strlen("SMTPUTF8") && strncasecmp(q, "SMTPUTF8", n) == 0)
-			utf8 = 1;
-		else if (n)
-			bad = "555 5.5.4 Unsupported MAIL parameter";
-		q += n;
-	}
+	int utf8;
+	unsigned long long declared;
+	const char *bad = smtp_mail_params(p + used, c->esmtp == 2, c->lim.size, &utf8, &declared);
 	if (!bad && a.utf8 && !utf8)
 		bad = "553 5.6.7 Non-ASCII address requires SMTPUTF8";
 	if (bad) {
@@ -809,7 +760,7 @@ static void cmd_rcpt(struct conn *c, const char *arg)
 		reply_error(c, "503 5.5.1 Need MAIL command");
 		return;
 	}
-	const char *p = path_start(arg, "TO:");
+	const char *p = smtp_path_start(arg, "TO:");
 	if (!p) {
 		reply_error(c, "501 5.5.4 Syntax: RCPT TO:<address>");
 		return;
@@ -1199,11 +1150,8 @@ static void discard(struct conn *c, unsigned long long n)
 static void cmd_bdat(struct conn *c, const char *arg)
 {
 	unsigned long long n;
-	size_t dl = strspn(arg, "0123456789");
-	int last = 0;
-	if (arg[dl] == ' ' && strcasecmp(arg + dl + 1, "LAST") == 0)
-		last = 1;
-	if (dl == 0 || dl > 19 || !scan_ull(arg, dl, &n) || (arg[dl] && !last)) {
+	int last;
+	if (smtp_bdat_args(arg, &n, &last) < 0) {
 		/* without a size the chunk's end is unknown: its octets would be read as commands */
 		reply(c, "421 4.5.4 %s Syntax: BDAT size [LAST], closing connection", c->me.s);
 		finish(c, "bad-bdat");
