@@ -55,11 +55,11 @@ ssize_t fd_write_timeout(int fd, const void *buf, size_t n, int timeout_ms)
 	}
 }
 
-int fd_write_all(int fd, const void *buf, size_t n)
+static int write_all_at(int fd, const void *buf, size_t n, off_t off, int at)
 {
 	const char *p = buf;
 	while (n) {
-		ssize_t w = write(fd, p, n);
+		ssize_t w = at ? pwrite(fd, p, n, off) : write(fd, p, n);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
@@ -67,8 +67,19 @@ int fd_write_all(int fd, const void *buf, size_t n)
 		}
 		p += w;
 		n -= (size_t)w;
+		off += w;
 	}
 	return 0;
+}
+
+int fd_write_all(int fd, const void *buf, size_t n)
+{
+	return write_all_at(fd, buf, n, 0, 0);
+}
+
+int fd_pwrite_all(int fd, const void *buf, size_t n, off_t off)
+{
+	return write_all_at(fd, buf, n, off, 1);
 }
 
 void bio_init(struct bio *b, int fd, size_t bufsize, int timeout_ms)

@@ -68,5 +68,7 @@ ssize_t fd_write_timeout(int fd, const void *buf, size_t n, int timeout_ms);
 int fd_wait(int fd, short events, int timeout_ms);
 /* write everything or fail; 0 or -1 */
 int fd_write_all(int fd, const void *buf, size_t n);
+/* as fd_write_all, at file offset off (pwrite); 0 or -1 */
+int fd_pwrite_all(int fd, const void *buf, size_t n, off_t off);
 
 #endif

@@ -58,6 +58,11 @@ static void close_fd(int *fd)
 
 int chain_start(struct chain *c, char *const argv[], int timeout_ms)
 {
+	return chain_start_env(c, argv, NULL, timeout_ms);
+}
+
+int chain_start_env(struct chain *c, char *const argv[], char *const envp[], int timeout_ms)
+{
 	int m[2], e[2], r[2];
 	c->pid = -1;
 	c->msg = c->env = c->reply = -1;
@@ -70,7 +75,7 @@ int chain_start(struct chain *c, char *const argv[], int timeout_ms)
 	if (pipe2(r, O_CLOEXEC) < 0)
 		goto fail_e;
 	struct child_fd map[] = { { m[0], 0 }, { e[0], 1 }, { r[1], 6 } };
-	c->pid = child_spawn(argv, map, 3, NULL);
+	c->pid = child_spawn(argv, map, 3, envp);
 	int saved = errno;
 	close(m[0]);
 	close(e[0]);

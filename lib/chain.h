@@ -42,6 +42,8 @@ char **chain_argv(void);
 char **chain_argv_queue(void);
 /* start argv; 0, or -1 with errno (nothing started) */
 int chain_start(struct chain *c, char *const argv[], int timeout_ms);
+/* the same with an environment of the caller's (NULL: ours) */
+int chain_start_env(struct chain *c, char *const argv[], char *const envp[], int timeout_ms);
 /*
  * Message octets.  A child that stopped reading is not an error here: its
  * exit code will say why, so the rest is dropped and 0 returned.  -1 only

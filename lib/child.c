@@ -16,9 +16,11 @@
 
 extern char **environ;
 
-pid_t child_spawn(char *const argv[], const struct child_fd *map, size_t nmap, char *const envp[])
+static pid_t spawn(char *const argv[], const struct child_fd *map, size_t nmap, char *const envp[],
+		   int group)
 {
 	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
 	int tmp[16];
 	pid_t pid = -1;
 	int e = 0;
@@ -42,7 +44,15 @@ pid_t child_spawn(char *const argv[], const struct child_fd *map, size_t nmap, c
 	for (size_t i = 0; i < nmap; i++)
 		if ((e = posix_spawn_file_actions_adddup2(&fa, tmp[i], map[i].to)) != 0)
 			goto out;
-	e = posix_spawnp(&pid, argv[0], &fa, NULL, argv, envp ? envp : environ);
+	if ((e = posix_spawnattr_init(&attr)) != 0)
+		goto out;
+	if (group && ((e = posix_spawnattr_setpgroup(&attr, 0)) != 0 ||
+		      (e = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP)) != 0)) {
+		posix_spawnattr_destroy(&attr);
+		goto out;
+	}
+	e = posix_spawnp(&pid, argv[0], &fa, &attr, argv, envp ? envp : environ);
+	posix_spawnattr_destroy(&attr);
 	if (e != 0)
 		pid = -1;
 out:
@@ -51,6 +61,17 @@ out:
 	posix_spawn_file_actions_destroy(&fa);
 	errno = e;
 	return pid;
+}
+
+pid_t child_spawn(char *const argv[], const struct child_fd *map, size_t nmap, char *const envp[])
+{
+	return spawn(argv, map, nmap, envp, 0);
+}
+
+pid_t child_spawn_group(char *const argv[], const struct child_fd *map, size_t nmap,
+			char *const envp[])
+{
+	return spawn(argv, map, nmap, envp, 1);
 }
 
 int child_wait(pid_t pid)

@@ -19,6 +19,12 @@ struct child_fd {
 
 /* pid, or -1 with errno set (exec failure included) */
 pid_t child_spawn(char *const argv[], const struct child_fd *map, size_t nmap, char *const envp[]);
+/*
+ * As child_spawn, in a process group of its own (whose id is the pid), so
+ * kill(-pid, sig) reaches everything it started: for a stuck delivery.
+ */
+pid_t child_spawn_group(char *const argv[], const struct child_fd *map, size_t nmap,
+			char *const envp[]);
 /* wait for pid; returns the wait status, or -1 with errno */
 int child_wait(pid_t pid);
 /*

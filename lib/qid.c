@@ -41,3 +41,13 @@ int qid_valid(const char *s)
 	}
 	return 1;
 }
+
+time_t qid_time(const char *id)
+{
+	if (!qid_valid(id))
+		return 0;
+	time_t t = 0;
+	for (size_t i = 0; i < 10; i++)
+		t = t * 10 + (id[i] - '0');
+	return t;
+}

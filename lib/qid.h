@@ -7,6 +7,7 @@
  */
 #ifndef SLUICE_QID_H
 #define SLUICE_QID_H
+#include <time.h>
 
 #define QID_LEN 25
 #define QID_SIZE (QID_LEN + 1)
@@ -14,5 +15,7 @@
 void qid_make(char out[QID_SIZE]);
 /* is s a well-formed id (so it can be used as a file name safely) */
 int qid_valid(const char *s);
+/* the commit time an id carries (its leading seconds); 0 if not an id */
+time_t qid_time(const char *id);
 
 #endif

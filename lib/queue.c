@@ -1,5 +1,6 @@
 /* queue.c - queue layout and queue file header (see queue.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -97,4 +98,22 @@ int queue_header_read(int fd, struct envelope *env, off_t *body)
 	}
 	errno = e;
 	return r;
+}
+
+int queue_trigger(const char *qdir, char byte)
+{
+	struct str path = STR_INIT;
+	queue_path(&path, qdir, "trigger", NULL);
+	int fd = open(path.s, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	str_free(&path);
+	if (fd < 0)
+		return -1;
+	ssize_t w = write(fd, &byte, 1);
+	int e = errno;
+	close(fd);
+	if (w < 0 && e != EAGAIN) {
+		errno = e;
+		return -1;
+	}
+	return 0;
 }

@@ -8,7 +8,11 @@
  *   QUEUE/state/ID      queue-run's record: attempts, next try, recipients done
  *   QUEUE/hold/ID       held by the administrator, not delivered
  *   QUEUE/quarantine/NAME/ID   quarantined by a rule, never delivered
- *   QUEUE/trigger       FIFO; a byte written there wakes queue-run
+ *   QUEUE/trigger       FIFO; a byte written there wakes queue-run: NUL
+ *                       "look at new/", 'F' also "everything is due now"
+ *   QUEUE/lock          flock'd by the one running queue-run
+ * The state/ID format is in qstate.h; queue-run(8) and queue-ctl(8) tell
+ * how messages move between msg/, hold/ and new/.
  *
  * A queue file is plain text that `cat` shows: the envelope, a blank line,
  * then the message exactly as delivered (LF line endings):
@@ -37,5 +41,11 @@ void queue_header_encode(const struct envelope *env, struct str *out);
  * 1: malformed.  -1: read error (errno).
  */
 int queue_header_read(int fd, struct envelope *env, off_t *body);
+/*
+ * Write one byte to the trigger FIFO without blocking.  0 written (or the
+ * FIFO is full, which is a wake-up already), -1 with errno (ENXIO: no
+ * queue-run is reading).
+ */
+int queue_trigger(const char *qdir, char byte);
 
 #endif

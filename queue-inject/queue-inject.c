@@ -176,20 +176,6 @@ static void write_all_or_fail(struct job *j, const struct iovec *iov, int n)
 	}
 }
 
-static void trigger(const char *qdir)
-{
-	struct str path = STR_INIT;
-	queue_path(&path, qdir, "trigger", NULL);
-	/* O_NONBLOCK: ENXIO when no queue-run listens, which is fine */
-	int fd = open(path.s, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-	if (fd >= 0) {
-		ssize_t w = write(fd, "", 1);
-		(void)w; /* a full FIFO already holds a wake-up */
-		close(fd);
-	}
-	str_free(&path);
-}
-
 int main(int argc, char **argv)
 {
 	(void)argv;
@@ -266,7 +252,7 @@ int main(int argc, char **argv)
 	}
 	log_line("event=queued id=%s size=%llu from=<%s> rcpts=%zu", j.id, j.size, env.sender,
 		 env.nrcpt);
-	trigger(j.qdir.s);
+	(void)queue_trigger(j.qdir.s, '\0'); /* no listener is fine: queue-run scans on its timer */
 	/* nothing here is needed any more; freed so leak checkers stay quiet */
 	str_free(&newdir);
 	str_free(&head);

@@ -158,3 +158,31 @@ under_valgrind() {
 		--show-leak-kinds=definite,indirect,possible \
 		--log-file="$BATS_TEST_TMPDIR/valgrind.log" "$@"
 }
+
+# standin_delivery: queue-run's delivery commands become the stand-ins in
+# fixtures/queue-run/ (DESIGN.md section 3 contracts); they work in
+# $STANDIN.  Empty limits file.
+standin_delivery() {
+	export STANDIN=$BATS_TEST_TMPDIR/standin
+	mkdir -p "$STANDIN"
+	echo "$FIXTURES/queue-run/deliver-local" >"$CONF/local-delivery"
+	echo "$FIXTURES/queue-run/deliver-remote" >"$CONF/remote-delivery"
+	: >"$CONF/limits"
+}
+
+# inject_env SENDER RCPT... < message: queue it with the real queue-inject
+inject_env() {
+	local env="F$1\\0"
+	shift
+	local r
+	for r; do env="$env""T$r\\0"; done
+	queue-inject 1< <(printf "$env\\0") 2>>"$BATS_TEST_TMPDIR/inject.log"
+}
+
+# refute COMMAND...: COMMAND must fail (a bare "! cmd" never fails a bats test)
+refute() {
+	if "$@"; then
+		echo "unexpectedly succeeded: $*"
+		return 1
+	fi
+}

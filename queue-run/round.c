@@ -1,0 +1,602 @@
+/*
+ * round.c - active messages (see sched.h): a message is loaded when due,
+ * its recipients are handed to delivery jobs within the concurrency
+ * limits, each result is recorded in state/ID before anything depends on
+ * it, and when every recipient has had its try the round ends: bounce,
+ * finish, or schedule the next round.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "child.h"
+#include "die.h"
+#include "durable.h"
+#include "log.h"
+#include "queue.h"
+#include "sched.h"
+
+static void msg_free(struct msg *m)
+{
+	envelope_free(&m->env);
+	qstate_free(&m->st);
+	if (m->statefd >= 0)
+		close(m->statefd);
+	free(m->tried);
+	free(m);
+}
+
+/* drop an active message from memory (the files are not touched) */
+static void msg_forget(struct sched *s, struct msg *m, int keep_entry)
+{
+	if (m->prev)
+		m->prev->next = m->next;
+	else
+		s->head = m->next;
+	if (m->next)
+		m->next->prev = m->prev;
+	else
+		s->tail = m->prev;
+	s->nactive--;
+	struct entry *e = m->e;
+	e->m = NULL;
+	msg_free(m);
+	if (keep_entry && !s->oneshot)
+		heap_push(s, e);
+	else
+		entry_forget(s, e);
+}
+
+int open_msg(struct sched *s, const char *id)
+{
+	struct str p = STR_INIT;
+	qpath(s, &p, "msg", id);
+	int fd = open(p.s, O_RDONLY | O_CLOEXEC);
+	str_free(&p);
+	return fd;
+}
+
+/* the message becomes active; NULL when it is gone or unreadable */
+static struct msg *msg_load(struct sched *s, struct entry *e)
+{
+	int fd = open_msg(s, e->id);
+	if (fd < 0) {
+		if (errno != ENOENT)
+			log_line("event=error id=%s reason=\"unable to open msg/%s: %s\"", e->id, e->id,
+				 strerror(errno));
+		return NULL;
+	}
+	struct msg *m = xcalloc(1, sizeof *m);
+	m->statefd = -1;
+	int r = queue_header_read(fd, &m->env, &m->body);
+	close(fd);
+	if (r != 0) {
+		log_line("event=error id=%s reason=\"%s\"", e->id,
+			 r < 0 ? "unable to read queue file" : "malformed queue file");
+		msg_free(m);
+		return NULL;
+	}
+	struct str p = STR_INIT;
+	qpath(s, &p, "state", e->id);
+	m->statefd = open(p.s, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	qstate_init(&m->st, m->env.nrcpt);
+	if (m->statefd < 0 || qstate_read(m->statefd, &m->st) < 0) {
+		log_line("event=error id=%s reason=\"unable to read %s: %s\"", e->id, p.s,
+			 strerror(errno));
+		str_free(&p);
+		msg_free(m);
+		return NULL;
+	}
+	str_free(&p);
+	m->tried = xcalloc(m->env.nrcpt ? m->env.nrcpt : 1, 1);
+	m->arrival = qid_time(e->id);
+	m->e = e;
+	e->m = m;
+	m->prev = s->tail;
+	if (s->tail)
+		s->tail->next = m;
+	else
+		s->head = m;
+	s->tail = m;
+	s->nactive++;
+	return m;
+}
+
+void record(struct msg *m, const struct str *lines)
+{
+	if (qstate_append(m->statefd, &m->st, lines) < 0)
+		die_sys(EXIT_SYS, "unable to write state/%s", m->e->id);
+}
+
+/*
+ * A state file grows by a few lines per recipient and round; past
+ * QSTATE_COMPACT_AT it is replaced (atomic_write) by its summary.
+ */
+static void compact(struct sched *s, struct msg *m)
+{
+	if (m->st.valid < (off_t)QSTATE_COMPACT_AT)
+		return;
+	struct str sum = STR_INIT, dir = STR_INIT, p = STR_INIT;
+	qstate_summary(&m->st, &sum);
+	qpath(s, &dir, "state", NULL);
+	qpath(s, &p, "state", m->e->id);
+	if (atomic_write(dir.s, m->e->id, sum.s, sum.len) < 0)
+		warn_sys("unable to compact %s", p.s);
+	else {
+		int fd = open(p.s, O_RDWR | O_CLOEXEC);
+		if (fd < 0)
+			die_sys(EXIT_SYS, "unable to reopen %s", p.s);
+		close(m->statefd);
+		m->statefd = fd;
+		m->st.valid = (off_t)sum.len;
+		log_line("event=compact id=%s size=%zu", m->e->id, sum.len);
+	}
+	str_free(&sum);
+	str_free(&dir);
+	str_free(&p);
+}
+
+static void log_text(struct str *out, const char *t)
+{
+	for (; t && *t; t++)
+		str_catc(out, *t == '"' ? '\'' : *t);
+}
+
+static const char *rcpt_domain(const char *rcpt)
+{
+	const char *at = strrchr(rcpt, '@');
+	return at ? at + 1 : "";
+}
+
+static int is_local(struct sched *s, const char *rcpt)
+{
+	const char *d = rcpt_domain(rcpt);
+	return !*d || conf_domain_match(&s->c.locals, d);
+}
+
+static int round_open(const struct msg *m)
+{
+	if (m->gone)
+		return 0;
+	for (size_t i = 0; i < m->env.nrcpt; i++)
+		if (m->st.r[i].state == QR_PENDING && !m->tried[i])
+			return 1;
+	return 0;
+}
+
+static unsigned long long retry_delay(const struct cfg *c, unsigned long attempts)
+{
+	unsigned long long d = c->retry_min;
+	for (unsigned long i = 1; i < attempts && d < c->retry_max; i++)
+		d *= 2;
+	return d < c->retry_max ? d : c->retry_max;
+}
+
+/* every recipient has had its try: bounce, finish or schedule the next round */
+static void round_end(struct sched *s, struct msg *m)
+{
+	time_t t = now();
+	const char *id = m->e->id;
+	struct str lines = STR_INIT;
+	struct str p = STR_INIT;
+	qpath(s, &p, "msg", id);
+	int present = access(p.s, F_OK) == 0 || errno != ENOENT;
+	if (m->gone || !present) {
+		str_free(&p);
+		if (present) {
+			/* held and released again during the round: start afresh */
+			m->e->due = t;
+			msg_forget(s, m, 1);
+			return;
+		}
+		/* deleted or held: no bounce, no retry from here */
+		log_line("event=vanished id=%s", id);
+		msg_forget(s, m, 0);
+		return;
+	}
+	if (qstate_pending(&m->st) && t >= m->arrival + (time_t)s->c.lifetime) {
+		for (size_t i = 0; i < m->env.nrcpt; i++) {
+			const struct qstate_rcpt *x = &m->st.r[i];
+			if (x->state != QR_PENDING)
+				continue;
+			struct str why = STR_INIT;
+			str_catf(&why, "5.4.7 delivery time expired after %lld seconds in the queue",
+				 (long long)(t - m->arrival));
+			if (x->text && *x->text)
+				str_catf(&why, "; last error: %s", x->text);
+			qstate_rcpt_line(&lines, "fail", i, t, why.s);
+			log_line("event=delivery id=%s rcpt=<%s> result=bounced delay=%llds attempts=%lu "
+				 "text=\"queue lifetime expired\"",
+				 id, m->env.rcpt[i], (long long)(t - m->arrival), m->st.attempts + 1);
+			str_free(&why);
+		}
+		record(m, &lines);
+		lines.len = 0;
+	}
+	int bounce_failed = qstate_owed(&m->st) && report(s, m, 0) < 0;
+	if (!qstate_pending(&m->st) && !qstate_owed(&m->st)) {
+		/* msg before state: a state file without its message is harmless debris */
+		if (unlink(p.s) == 0) {
+			qpath(s, &p, "state", id);
+			if (unlink(p.s) < 0)
+				warn_sys("unable to remove %s", p.s);
+			log_line("event=done id=%s delay=%llds attempts=%lu", id,
+				 (long long)(t - m->arrival), m->st.attempts + 1);
+		} else if (errno != ENOENT)
+			warn_sys("unable to remove %s", p.s);
+		str_free(&p);
+		msg_forget(s, m, 0);
+		return;
+	}
+	str_free(&p);
+	unsigned long attempts = m->st.attempts + 1;
+	time_t next = t + (time_t)retry_delay(&s->c, attempts);
+	time_t end = m->arrival + (time_t)s->c.lifetime;
+	if (next > end && qstate_pending(&m->st))
+		next = end > t ? end : t;
+	if (bounce_failed && next > t + (time_t)s->c.retry_min)
+		next = t + (time_t)s->c.retry_min;
+	str_catf(&lines, "try %lld %lu %lld\n", (long long)t, attempts, (long long)next);
+	record(m, &lines);
+	str_free(&lines);
+	compact(s, m);
+	if (s->c.delay_warning && !m->st.warned && *m->env.sender && qstate_pending(&m->st) &&
+	    t - m->arrival >= (time_t)s->c.delay_warning)
+		report(s, m, 1);
+	m->e->due = next;
+	msg_forget(s, m, 1);
+}
+
+static void round_check(struct sched *s, struct msg *m)
+{
+	if (m->running == 0 && !round_open(m))
+		round_end(s, m);
+}
+
+static size_t domain_running(struct sched *s, const char *domain)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < s->njobs; i++)
+		n += s->jobs[i].remote && strcasecmp(s->jobs[i].domain, domain) == 0;
+	return n;
+}
+
+/* apply one recipient's result: kind 'r' delivered, 'h' failed, 's' deferred */
+static void result(struct msg *m, size_t i, int kind, const char *text, struct str *lines)
+{
+	time_t t = now();
+	const char *kw = kind == 'r' ? "ok" : kind == 'h' ? "fail" : "defer";
+	qstate_rcpt_line(lines, kw, i, t, text);
+	struct str lt = STR_INIT;
+	log_text(&lt, text);
+	log_line("event=delivery id=%s rcpt=<%s> result=%s delay=%llds attempts=%lu text=\"%s\"",
+		 m->e->id, m->env.rcpt[i],
+		 kind == 'r' ? "delivered" : kind == 'h' ? "bounced" : "deferred",
+		 (long long)(t - m->arrival), m->st.attempts + 1, str_c(&lt));
+	str_free(&lt);
+}
+
+static void job_add(struct sched *s, const struct job *j)
+{
+	if (s->njobs == s->jobcap) {
+		s->jobcap = s->jobcap ? s->jobcap * 2 : 16;
+		s->jobs = xreallocarray(s->jobs, s->jobcap, sizeof *s->jobs);
+	}
+	s->jobs[s->njobs++] = *j;
+	if (j->remote)
+		s->nremote++;
+	else
+		s->nlocal++;
+}
+
+/* start one delivery program for recipients idx[0..n) of m */
+static void job_start(struct sched *s, struct msg *m, int remote, size_t *idx, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		m->tried[idx[k]] = 1;
+	char **cmd = remote ? s->c.remote_argv : s->c.local_argv;
+	size_t nc = 0;
+	while (cmd[nc])
+		nc++;
+	char **argv = xreallocarray(NULL, nc + n + 3, sizeof *argv);
+	size_t a = 0;
+	for (size_t k = 0; k < nc; k++)
+		argv[a++] = cmd[k];
+	char *domain = NULL;
+	if (remote) {
+		domain = xstrdup(rcpt_domain(m->env.rcpt[idx[0]]));
+		for (char *p = domain; *p; p++)
+			if (*p >= 'A' && *p <= 'Z')
+				*p = (char)(*p - 'A' + 'a');
+		argv[a++] = domain;
+	}
+	argv[a++] = m->env.sender;
+	for (size_t k = 0; k < n; k++)
+		argv[a++] = m->env.rcpt[idx[k]];
+	argv[a] = NULL;
+
+	struct str err = STR_INIT;
+	int fd = open_msg(s, m->e->id), p[2] = { -1, -1 };
+	pid_t pid = -1;
+	if (fd < 0) {
+		if (errno == ENOENT) {
+			m->gone = 1;
+			goto out;
+		}
+		str_catf(&err, "unable to open the queue file: %s", strerror(errno));
+	} else if (lseek(fd, m->body, SEEK_SET) < 0 || pipe2(p, O_CLOEXEC) < 0) {
+		str_catf(&err, "unable to prepare the delivery: %s", strerror(errno));
+	} else {
+		char **envp = env_with_id(m->e->id);
+		struct child_fd map[] = { { fd, 0 }, { p[1], 1 } };
+		pid = child_spawn_group(argv, map, 2, envp);
+		env_free(envp);
+		if (pid < 0)
+			str_catf(&err, "unable to run %s: %s", argv[0], strerror(errno));
+	}
+	if (fd >= 0)
+		close(fd);
+	if (p[1] >= 0)
+		close(p[1]);
+	if (pid < 0) {
+		/* nothing ran: a temporary failure for every recipient of the job */
+		if (p[0] >= 0)
+			close(p[0]);
+		struct str lines = STR_INIT;
+		for (size_t k = 0; k < n; k++)
+			result(m, idx[k], 's', err.s, &lines);
+		record(m, &lines);
+		str_free(&lines);
+		goto out;
+	}
+	if (fcntl(p[0], F_SETFL, O_NONBLOCK) < 0)
+		die_sys(EXIT_SYS, "unable to set a pipe non-blocking");
+	struct job j;
+	memset(&j, 0, sizeof j);
+	j.pid = pid;
+	j.out = p[0];
+	j.start = now();
+	j.deadline = j.start + (time_t)s->c.timeout;
+	j.m = m;
+	j.remote = remote;
+	j.domain = domain;
+	domain = NULL;
+	j.idx = xreallocarray(NULL, n, sizeof *j.idx);
+	memcpy(j.idx, idx, n * sizeof *idx);
+	j.n = n;
+	job_add(s, &j);
+	m->running++;
+out:
+	free(domain);
+	free(argv);
+	str_free(&err);
+}
+
+/*
+ * Start what the concurrency limits allow, oldest message first: a local
+ * recipient alone, the untried remote recipients of one domain together.
+ */
+void start_jobs(struct sched *s)
+{
+	size_t *idx = NULL, cap = 0;
+	for (struct msg *m = s->head, *next; m; m = next) {
+		next = m->next;
+		if (s->nlocal >= s->c.conc_local && s->nremote >= s->c.conc_remote)
+			break;
+		for (size_t i = 0; i < m->env.nrcpt && !m->gone; i++) {
+			if (m->st.r[i].state != QR_PENDING || m->tried[i])
+				continue;
+			if (is_local(s, m->env.rcpt[i])) {
+				if (s->nlocal < s->c.conc_local)
+					job_start(s, m, 0, &i, 1);
+				continue;
+			}
+			const char *dom = rcpt_domain(m->env.rcpt[i]);
+			if (s->nremote >= s->c.conc_remote || domain_running(s, dom) >= s->c.conc_domain)
+				continue;
+			/* every untried recipient in this domain, up to the per-call limit */
+			size_t n = 0;
+			for (size_t k = i; k < m->env.nrcpt && n < s->c.remote_rcpts; k++) {
+				if (m->st.r[k].state != QR_PENDING || m->tried[k] ||
+				    strcasecmp(rcpt_domain(m->env.rcpt[k]), dom) != 0)
+					continue;
+				if (n == cap) {
+					cap = cap ? cap * 2 : 16;
+					idx = xreallocarray(idx, cap, sizeof *idx);
+				}
+				idx[n++] = k;
+			}
+			job_start(s, m, 1, idx, n);
+		}
+		round_check(s, m);
+	}
+	free(idx);
+}
+
+/* load due messages while there is room among the active ones */
+void promote(struct sched *s)
+{
+	time_t t = s->oneshot ? s->pass_start : now();
+	while (s->hn && s->heap[0]->due <= t && s->nactive < s->c.max_active) {
+		struct entry *e = s->heap[0];
+		heap_remove(s, e);
+		struct msg *m = msg_load(s, e);
+		if (!m) {
+			entry_forget(s, e);
+			continue;
+		}
+		round_check(s, m);
+	}
+}
+
+void drain(struct job *j)
+{
+	char buf[8192];
+	while (j->out >= 0) {
+		ssize_t r = read(j->out, buf, sizeof buf);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && errno == EAGAIN)
+			return; /* all there is for now */
+		if (r < 0)
+			warn_sys("unable to read delivery output");
+		if (r <= 0) {
+			close(j->out);
+			j->out = -1;
+			return;
+		}
+		if (j->buf.len < OUT_MAX)
+			str_catb(&j->buf, buf, (size_t)r < OUT_MAX - j->buf.len ? (size_t)r : OUT_MAX - j->buf.len);
+	}
+}
+
+static void finish_local(struct job *j, struct str *lines)
+{
+	int code = child_exit_code(j->status);
+	struct str text = STR_INIT;
+	const char *nl = memchr(j->buf.s ? j->buf.s : "", '\n', j->buf.len);
+	qstate_clean_text(&text, j->buf.s ? j->buf.s : "", nl ? (size_t)(nl - j->buf.s) : j->buf.len,
+			  QSTATE_TEXT_MAX);
+	int kind;
+	if (j->killed) {
+		kind = 's';
+		text.len = 0;
+		str_catf(&text, "delivery timed out after %lld seconds", (long long)(now() - j->start));
+	} else if (code == 0)
+		kind = 'r';
+	else if (code == 111 || code == 75 || code >= 128)
+		kind = 's'; /* 128+: killed by a signal, an accident rather than a verdict */
+	else
+		kind = 'h';
+	if (!text.len) {
+		if (code >= 128)
+			str_catf(&text, "delivery program killed by signal %d", code - 128);
+		else if (code != 0)
+			str_catf(&text, "delivery program exited %d", code);
+	}
+	result(j->m, j->idx[0], kind, str_c(&text), lines);
+	str_free(&text);
+}
+
+/*
+ * deliver-remote's reports: for each recipient r/h/s + text + NUL, then
+ * K/D/Z + text + NUL for the message.  An accepted recipient counts only
+ * when the message was (K); with Z it is deferred, with D it failed.
+ * Recipients without a report share the message's fate, or are deferred.
+ */
+static void finish_remote(struct job *j, struct str *lines)
+{
+	const char *p = j->buf.s ? j->buf.s : "", *end = p + j->buf.len;
+	const char **rep = xcalloc(j->n, sizeof *rep);
+	size_t nrep = 0;
+	const char *msgrep = NULL;
+	while (p < end) {
+		const char *z = memchr(p, '\0', (size_t)(end - p));
+		if (!z)
+			break;
+		if (nrep < j->n && *p && strchr("rhs", *p))
+			rep[nrep++] = p;
+		else if (*p && strchr("KDZ", *p)) {
+			msgrep = p;
+			break;
+		} else
+			break;
+		p = z + 1;
+	}
+	int code = child_exit_code(j->status);
+	struct str why = STR_INIT;
+	if (j->killed)
+		str_catf(&why, "delivery timed out after %lld seconds", (long long)(now() - j->start));
+	else if (!msgrep)
+		str_catf(&why, "remote delivery program gave no message report (exit %d)", code);
+	for (size_t k = 0; k < j->n; k++) {
+		const char *r = k < nrep ? rep[k] : NULL;
+		int kind;
+		const char *text;
+		if (!msgrep || j->killed) {
+			kind = r && *r == 'h' && !j->killed ? 'h' : 's';
+			text = kind == 'h' ? r + 1 : why.s;
+		} else if (r && *r == 'h') {
+			kind = 'h';
+			text = r + 1;
+		} else if (r && *r == 's') {
+			kind = 's';
+			text = r + 1;
+		} else if (*msgrep == 'K') {
+			kind = r ? 'r' : 's';
+			text = r ? r + 1 : "no report for this recipient";
+			if (r && !r[1])
+				text = msgrep + 1;
+		} else {
+			kind = *msgrep == 'D' ? 'h' : 's';
+			text = msgrep + 1;
+		}
+		result(j->m, j->idx[k], kind, text, lines);
+	}
+	str_free(&why);
+	free(rep);
+}
+
+static void job_finish(struct sched *s, size_t k)
+{
+	struct job j = s->jobs[k];
+	s->jobs[k] = s->jobs[--s->njobs];
+	if (j.remote)
+		s->nremote--;
+	else
+		s->nlocal--;
+	drain(&j);
+	if (j.out >= 0)
+		close(j.out); /* a grandchild may hold it open: what came is enough */
+	struct str lines = STR_INIT;
+	if (j.remote)
+		finish_remote(&j, &lines);
+	else
+		finish_local(&j, &lines);
+	record(j.m, &lines);
+	str_free(&lines);
+	str_free(&j.buf);
+	free(j.domain);
+	free(j.idx);
+	j.m->running--;
+	round_check(s, j.m);
+}
+
+void reap(struct sched *s)
+{
+	for (;;) {
+		int status;
+		pid_t pid = waitpid(-1, &status, WNOHANG);
+		if (pid <= 0) {
+			if (pid < 0 && errno == EINTR)
+				continue;
+			return;
+		}
+		for (size_t k = 0; k < s->njobs; k++)
+			if (s->jobs[k].pid == pid) {
+				s->jobs[k].exited = 1;
+				s->jobs[k].status = status;
+				job_finish(s, k);
+				break;
+			}
+	}
+}
+
+void kill_overdue(struct sched *s, time_t t)
+{
+	for (size_t k = 0; k < s->njobs; k++) {
+		struct job *j = &s->jobs[k];
+		if (!j->killed && t >= j->deadline) {
+			log_line("event=timeout id=%s pid=%ld", j->m->e->id, (long)j->pid);
+			kill(-j->pid, SIGKILL); /* its group: whatever it started too */
+			j->killed = 1;
+		}
+	}
+}

@@ -1,0 +1,117 @@
+/*
+ * sched.h - queue-run's parts: the scheduler's state (struct sched) and
+ * the functions one part of queue-run calls in another.
+ *   queue-run.c  the loop, signals, configuration, taking messages in
+ *   index.c      known messages: a hash by id, a heap by due time
+ *   round.c      active messages: delivery jobs, results, rounds
+ *   report.c     bounces, double bounces and delay warnings
+ * All mutable state lives in one struct sched owned by main().
+ */
+#ifndef QUEUE_RUN_SCHED_H
+#define QUEUE_RUN_SCHED_H
+#include <poll.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "conf.h"
+#include "envelope.h"
+#include "qid.h"
+#include "qstate.h"
+#include "str.h"
+
+#define OUT_MAX (64u << 10) /* delivery program output kept */
+
+struct cfg {
+	char **local_argv, **remote_argv;
+	struct conf_list locals;
+	struct str me, bounce_to;
+	unsigned long long conc_local, conc_remote, conc_domain, retry_min, retry_max, lifetime,
+		delay_warning, timeout, remote_rcpts, max_active, shutdown_timeout;
+};
+
+struct msg;
+
+/* a message known to the scheduler: waiting in the heap, or active */
+struct entry {
+	char id[QID_SIZE];
+	time_t due;
+	size_t hpos;     /* index in the heap, when inheap */
+	int inheap;
+	struct msg *m;   /* non-NULL while active */
+};
+
+struct msg {
+	struct entry *e;
+	struct envelope env;
+	off_t body;
+	time_t arrival;
+	struct qstate st;
+	int statefd;
+	unsigned char *tried; /* per recipient: attempted in this round */
+	size_t running;       /* jobs running for it */
+	int gone;             /* msg/ID vanished (deleted or held) */
+	struct msg *prev, *next;
+};
+
+struct job {
+	pid_t pid;
+	int out;         /* read end of its stdout, -1 once at EOF */
+	int exited, status, killed;
+	struct str buf;
+	time_t start, deadline;
+	struct msg *m;
+	int remote;
+	char *domain;
+	size_t *idx;     /* recipients (indices into m->env.rcpt) */
+	size_t n;
+};
+
+struct sched {
+	struct cfg c;
+	struct str qdir;
+	int oneshot, force;
+	int sigr;        /* self-pipe read end */
+	int trigger;
+	struct entry **hash;
+	size_t hcap, hcount;
+	struct entry **heap;
+	size_t hn, hmax;
+	struct msg *head, *tail;
+	size_t nactive;
+	struct job *jobs;
+	size_t njobs, jobcap, nlocal, nremote;
+	struct pollfd *pfd;
+	size_t pollcap;
+	int stopping;
+	time_t stop_at, pass_start, next_rescan, next_cleanup;
+	char lastid[QID_SIZE];
+};
+
+/* queue-run.c */
+time_t now(void);
+void qpath(struct sched *s, struct str *out, const char *sub, const char *id);
+
+/* index.c */
+struct entry *hash_find(struct sched *s, const char *id);
+void heap_push(struct sched *s, struct entry *e);
+void heap_remove(struct sched *s, struct entry *e);
+struct entry *entry_get(struct sched *s, const char *id);
+void entry_forget(struct sched *s, struct entry *e);
+void flush_all(struct sched *s);
+
+/* round.c */
+int open_msg(struct sched *s, const char *id);
+void record(struct msg *m, const struct str *lines);
+void start_jobs(struct sched *s);
+void promote(struct sched *s);
+void drain(struct job *j);
+void reap(struct sched *s);
+void kill_overdue(struct sched *s, time_t t);
+
+/* report.c */
+char **env_with_id(const char *id);
+void env_free(char **envp);
+int report(struct sched *s, struct msg *m, int delayed);
+
+#endif

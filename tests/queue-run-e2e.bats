@@ -1,0 +1,113 @@
+#!/usr/bin/env bats
+# queue-run with the real programs around it: swaks -> smtp-recv (under
+# tcpserver) -> queue-inject -> queue-run -1 -> deliver-local -> maildir,
+# read back with Python's mailbox module; a bounce that comes back to a
+# local sender; and deliver-remote against a scripted SMTP peer (one
+# message, three recipients: delivered, bounced, queued for retry).
+# Each test is skipped while the programs it needs are not built.
+
+load lib
+
+PEER="$TOP/tests/peers/smtp-peer.py"
+
+setup() {
+	sluice_conf
+	unset RELAYCLIENT QMAILQUEUE
+	cat >"$CONF/users" <<-EOF
+		alice@example.test     $MAIL/alice/
+		bob@example.test       $MAIL/bob/
+		postmaster@example.test $MAIL/postmaster/
+	EOF
+	PORT=2525
+}
+
+need() {
+	local p
+	for p; do command -v "$p" >/dev/null || skip "$p is not built"; done
+}
+
+# maildir_dump DIR: "subject | from | return-path | delivered-to" per message
+maildir_dump() {
+	python3 - "$1" <<-'EOF'
+		import mailbox, sys
+		for key, m in sorted(mailbox.Maildir(sys.argv[1], create=False).items()):
+		    print('%s | %s | %s | %s' % (m['Subject'], m['From'], m['Return-Path'], m['Delivered-To']))
+	EOF
+}
+
+queue_empty() { [ -z "$(find "$QUEUE/new" "$QUEUE/msg" "$QUEUE/state" -type f)" ]; }
+
+@test "swaks -> smtp-recv -> queue-inject -> queue-run -> deliver-local -> maildir" {
+	need smtp-recv deliver-local tcpserver swaks
+	bg_start tcpserver -HR -l mx.example.test 127.0.0.1 "$PORT" smtp-recv
+	wait_for 10 port_open "$PORT"
+	run swaks --server 127.0.0.1 --port "$PORT" --helo client.example --timeout 20 \
+		--from alice@example.test --to bob@example.test --header 'Subject: end to end' --body 'hello bob'
+	[ "$status" -eq 0 ]
+	wait_for 10 test -n "$(ls "$QUEUE/new")"
+	run queue-run -1
+	[ "$status" -eq 0 ]
+	grep -q 'rcpt=<bob@example.test> result=delivered' <<<"$output"
+	run maildir_dump "$MAIL/bob"
+	[ "$output" = "end to end | alice@example.test | <alice@example.test> | bob@example.test" ]
+	queue_empty
+}
+
+@test "an unknown local recipient bounces back into the local sender's maildir" {
+	need deliver-local
+	printf 'Subject: to nobody\nFrom: alice@example.test\n\nhello?\n' |
+		queue-inject 1< <(printf 'Falice@example.test\0Tnosuch@example.test\0Tbob@example.test\0\0')
+	run queue-run -1
+	grep -q 'rcpt=<nosuch@example.test> result=bounced .*text="5.1.1' <<<"$output"
+	grep -q 'event=bounce .*to=<alice@example.test> rcpts=1' <<<"$output"
+	run queue-run -1 # delivers the bounce
+	grep -q 'rcpt=<alice@example.test> result=delivered' <<<"$output"
+	queue_empty
+	f=$(find "$MAIL/alice/new" -type f)
+	run python3 - "$f" <<-'EOF'
+		import sys
+		from email import message_from_binary_file, policy
+		m = message_from_binary_file(open(sys.argv[1], 'rb'), policy=policy.default)
+		print(m['Return-Path'], m.get_content_type(), m.get_param('report-type'))
+		report = list(m.iter_parts())[1].get_payload()[1]
+		print(report['Final-Recipient'], report['Action'], report['Status'])
+		print(list(m.iter_parts())[2].get_payload().splitlines()[0])
+	EOF
+	echo "$output"
+	[ "${lines[0]}" = "<> multipart/report delivery-status" ]
+	[ "${lines[1]}" = "rfc822; nosuch@example.test failed 5.1.1" ]
+	[ "${lines[2]}" = "Subject: to nobody" ]
+	[ "$(maildir_dump "$MAIL/bob")" = "to nobody | alice@example.test | <alice@example.test> | bob@example.test" ]
+}
+
+@test "deliver-remote: three recipients of one message, delivered, bounced and queued for retry" {
+	need deliver-remote
+	[ -f "$PEER" ] || skip "tests/peers/smtp-peer.py is not there"
+	echo "remote.test [127.0.0.6]:2526 tls=none" >"$CONF/routes"
+	bg_start python3 "$PEER" --listen 127.0.0.6:2526 --record "$BATS_TEST_TMPDIR/peer.rec" \
+		--rcpt 'ok@remote.test=250 2.1.5 ok' \
+		--rcpt 'perm@remote.test=550 5.1.1 <perm@remote.test>: no such user' \
+		--rcpt 'temp@remote.test=450 4.2.1 <temp@remote.test>: try later'
+	wait_for 10 port_open 2526 127.0.0.6
+	printf 'Subject: three\nFrom: alice@example.test\n\nbody\n' |
+		queue-inject 1< <(printf 'Falice@example.test\0Tok@remote.test\0Tperm@remote.test\0Ttemp@remote.test\0\0')
+	id=$(ls "$QUEUE/new")
+	run queue-run -1
+	echo "$output"
+	grep -q "event=delivery id=$id rcpt=<ok@remote.test> result=delivered" <<<"$output"
+	grep -q "event=delivery id=$id rcpt=<perm@remote.test> result=bounced .*5.1.1" <<<"$output"
+	grep -q "event=delivery id=$id rcpt=<temp@remote.test> result=deferred .*4.2.1" <<<"$output"
+	# one SMTP transaction carried all three
+	[ "$(grep -c '^MAIL FROM' "$BATS_TEST_TMPDIR/peer.rec")" = 1 ]
+	[ "$(grep -c '^RCPT TO' "$BATS_TEST_TMPDIR/peer.rec")" = 3 ]
+	# queued for retry: only temp@ is pending
+	run queue-ctl list
+	[ "$(grep -c '^    <' <<<"$output")" = 2 ] # temp@ and the bounce's alice@
+	grep -q '<temp@remote.test>  .*4.2.1' <<<"$output"
+	grep -q "^$id .*queued  attempts 1" <<<"$output"
+	# the bounce reaches alice through deliver-local, if it is built
+	command -v deliver-local >/dev/null || return 0
+	queue-run -1 2>/dev/null
+	[ "$(find "$MAIL/alice/new" -type f | wc -l)" = 1 ]
+	grep -q '^Final-Recipient: rfc822; perm@remote.test' "$MAIL"/alice/new/*
+}
