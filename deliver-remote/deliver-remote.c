@@ -44,12 +44,10 @@
 #include "dns.h"
 #include "log.h"
 #include "qid.h"
+#include "smtp_reply.h"
 #include "str.h"
 #include "tlsio.h"
 
-#define REPLY_LINE_MAX 1000   /* RFC 5321 4.5.3.1.5 says 512; be lenient */
-#define REPLY_LINES_MAX 100
-#define REPLY_TEXT_MAX 4096   /* kept per reply for reports */
 #define ADDR_MAX 256
 
 enum policy { TLS_NONE, TLS_MAY, TLS_ENCRYPT, TLS_VERIFY };
@@ -105,9 +103,7 @@ struct session {
 	struct str why;       /* session failure text */
 	char tls_version[32], tls_cipher[64]; /* kept for the log line */
 	int tls_failed;
-	/* EHLO extensions */
-	int pipelining, eightbitmime, smtputf8, starttls, auth_plain, auth_login, has_size;
-	unsigned long long size;
+	struct smtp_ehlo ext; /* EHLO extensions */
 };
 
 /* what became of one connection attempt */
@@ -137,15 +133,6 @@ static void fail_pending(struct job *j, char status, const char *text)
 			set_status(&j->rcpt[i], status, text);
 }
 
-/* a report text may hold neither NUL nor line breaks */
-static void clean_text(struct str *out, const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		str_catc(out, (c < 0x20 && c != '\t') || c == 0x7f ? '?' : (char)c);
-	}
-}
-
 static void write_reports(struct job *j)
 {
 	struct str out = STR_INIT;
@@ -156,7 +143,7 @@ static void write_reports(struct job *j)
 		if (!r->status)
 			set_status(r, 's', "4.3.0 internal error: recipient left without a result");
 		str_catc(&out, r->status);
-		clean_text(&out, r->text.s, r->text.len);
+		smtp_text_clean(&out, r->text.s, r->text.len);
 		str_catc(&out, '\0');
 		if (r->status == 'r' && !nr++)
 			first_r = r->text.s;
@@ -176,7 +163,7 @@ static void write_reports(struct job *j)
 		str_catc(&out, 'Z');
 		t = first_s;
 	}
-	clean_text(&out, t, strlen(t));
+	smtp_text_clean(&out, t, strlen(t));
 	str_catc(&out, '\0');
 	if (fd_write_all(1, out.s, out.len) < 0)
 		die_sys(EXIT_SYS, "unable to write reports");
@@ -464,50 +451,21 @@ static void said(struct session *s, struct str *out)
  */
 static int get_reply(struct session *s, int timeout_ms, const char *after)
 {
-	struct str line = STR_INIT;
-	str_truncate(&s->reply, 0);
-	str_truncate(&s->lines, 0);
 	s->in.timeout_ms = timeout_ms;
-	int code = -1;
-	for (size_t n = 0;; n++) {
-		int r = bio_getline(&s->in, &line, REPLY_LINE_MAX);
-		if (r == BIO_EOF || r == BIO_ERR) {
-			const char *e = r == BIO_EOF ? "connection closed"
-				      : s->tls && errno == EPROTO ? tlsio_error(s->tls)
-								   : strerror(errno);
-			str_truncate(&s->why, 0);
-			str_catf(&s->why, "%s[%s]: %s after %s", s->host, s->ip, e, after);
-			code = -1;
-			break;
-		}
-		while (line.len && (line.s[line.len - 1] == '\n' || line.s[line.len - 1] == '\r'))
-			line.len--;
-		int c = -1;
-		if (line.len >= 3 && line.s[0] >= '1' && line.s[0] <= '5' && line.s[1] >= '0' && line.s[1] <= '9' &&
-		    line.s[2] >= '0' && line.s[2] <= '9' && (line.len == 3 || line.s[3] == ' ' || line.s[3] == '-'))
-			c = (line.s[0] - '0') * 100 + (line.s[1] - '0') * 10 + (line.s[2] - '0');
-		if (c < 0 || (n && c != code) || n >= REPLY_LINES_MAX) {
-			str_truncate(&s->why, 0);
-			str_catf(&s->why, "%s[%s]: malformed reply after %s", s->host, s->ip, after);
-			code = -1;
-			break;
-		}
-		code = c;
-		if (s->reply.len < REPLY_TEXT_MAX) {
-			if (n)
-				str_catc(&s->reply, ' ');
-			clean_text(&s->reply, line.s, line.len);
-		}
-		if (s->lines.len < 1 << 16) {
-			clean_text(&s->lines, line.s, line.len);
-			str_catc(&s->lines, '\n');
-		}
-		if (line.len == 3 || line.s[3] == ' ')
-			break;
+	int code = smtp_reply_read(&s->in, &s->reply, &s->lines);
+	if (code == SMTP_REPLY_EOF || code == SMTP_REPLY_ERR) {
+		const char *e = code == SMTP_REPLY_EOF ? "connection closed"
+			      : s->tls && errno == EPROTO ? tlsio_error(s->tls)
+							   : strerror(errno);
+		str_truncate(&s->why, 0);
+		str_catf(&s->why, "%s[%s]: %s after %s", s->host, s->ip, e, after);
+	} else if (code == SMTP_REPLY_BAD) {
+		str_truncate(&s->why, 0);
+		str_catf(&s->why, "%s[%s]: malformed reply after %s", s->host, s->ip, after);
 	}
-	str_free(&line);
+	if (code < 0)
+		code = -1;
 	s->code = code;
-	str_ready(&s->reply, 0);
 	return code;
 }
 
@@ -531,64 +489,6 @@ static int command(struct session *s, const char *verb, const char *line)
 	return get_reply(s, s->j->to.command, verb);
 }
 
-static void parse_ehlo(struct session *s)
-{
-	s->pipelining = s->eightbitmime = s->smtputf8 = s->starttls = 0;
-	s->auth_plain = s->auth_login = s->has_size = 0;
-	s->size = 0;
-	const char *p = s->lines.s;
-	int first = 1;
-	while (p && *p) {
-		const char *nl = strchr(p, '\n');
-		size_t len = nl ? (size_t)(nl - p) : strlen(p);
-		if (!first && len > 4) {
-			char kw[64];
-			const char *t = p + 4;
-			size_t k = 0;
-			while (k < sizeof kw - 1 && t + k < p + len && t[k] != ' ' && t[k] != '=') {
-				kw[k] = (char)(t[k] >= 'a' && t[k] <= 'z' ? t[k] - 32 : t[k]);
-				k++;
-			}
-			kw[k] = '\0';
-			const char *arg = t + k;
-			size_t arglen = (size_t)(p + len - arg);
-			if (arglen && (*arg == ' ' || *arg == '=')) {
-				arg++;
-				arglen--;
-			}
-			if (!strcmp(kw, "PIPELINING"))
-				s->pipelining = 1;
-			else if (!strcmp(kw, "8BITMIME"))
-				s->eightbitmime = 1;
-			else if (!strcmp(kw, "SMTPUTF8"))
-				s->smtputf8 = 1;
-			else if (!strcmp(kw, "STARTTLS"))
-				s->starttls = 1;
-			else if (!strcmp(kw, "SIZE")) {
-				s->has_size = 1;
-				size_t dl = 0;
-				while (dl < arglen && arg[dl] >= '0' && arg[dl] <= '9')
-					dl++;
-				if (!dl || !scan_ull(arg, dl, &s->size))
-					s->size = 0; /* no limit announced */
-			} else if (!strcmp(kw, "AUTH")) {
-				for (size_t i = 0; i < arglen;) {
-					size_t e = i;
-					while (e < arglen && arg[e] != ' ')
-						e++;
-					if (e - i == 5 && !strncasecmp(arg + i, "PLAIN", 5))
-						s->auth_plain = 1;
-					if (e - i == 5 && !strncasecmp(arg + i, "LOGIN", 5))
-						s->auth_login = 1;
-					i = e + 1;
-				}
-			}
-		}
-		first = 0;
-		p = nl ? nl + 1 : NULL;
-	}
-}
-
 /* EHLO, or HELO when EHLO is refused.  S_DONE when the session may go on */
 static int hello(struct session *s)
 {
@@ -596,7 +496,7 @@ static int hello(struct session *s)
 	str_catf(&line, "EHLO %s", s->j->me.s);
 	int c = command(s, "EHLO", line.s);
 	if (c >= 200 && c < 300) {
-		parse_ehlo(s);
+		smtp_ehlo_parse(s->lines.s, &s->ext);
 		str_free(&line);
 		return S_DONE;
 	}
@@ -605,8 +505,8 @@ static int hello(struct session *s)
 		str_cats(&line, s->j->me.s);
 		c = command(s, "HELO", line.s);
 		/* HELO offers no extensions */
-		s->pipelining = s->starttls = s->eightbitmime = s->smtputf8 = 0;
-		s->has_size = s->auth_plain = s->auth_login = 0;
+		s->ext.pipelining = s->ext.starttls = s->ext.eightbitmime = s->ext.smtputf8 = 0;
+		s->ext.has_size = s->ext.auth_plain = s->ext.auth_login = 0;
 	}
 	str_free(&line);
 	if (c >= 200 && c < 300)
@@ -661,7 +561,7 @@ static int authenticate(struct session *s)
 		why(s, "%s", "refusing to send a password without TLS");
 		return S_NEXT;
 	}
-	if (s->auth_plain) {
+	if (s->ext.auth_plain) {
 		str_catc(&msg, '\0');
 		str_catb(&msg, j->route.auth_user.s, j->route.auth_user.len);
 		str_catc(&msg, '\0');
@@ -669,7 +569,7 @@ static int authenticate(struct session *s)
 		str_cats(&line, "AUTH PLAIN ");
 		base64_encode(msg.s, msg.len, &line);
 		c = command(s, "AUTH", line.s);
-	} else if (s->auth_login) {
+	} else if (s->ext.auth_login) {
 		c = command(s, "AUTH", "AUTH LOGIN");
 		if (c == 334) {
 			base64_encode(j->route.auth_user.s, j->route.auth_user.len, &line);
@@ -778,13 +678,13 @@ static int transaction(struct session *s)
 	struct str line = STR_INIT, text = STR_INIT;
 	int result = S_DONE;
 
-	if (s->has_size && s->size && j->wire_size > s->size) {
-		str_catf(&text, "552 5.3.4 message size %llu exceeds the limit %llu of %s[%s]", j->wire_size, s->size,
+	if (s->ext.has_size && s->ext.size && j->wire_size > s->ext.size) {
+		str_catf(&text, "552 5.3.4 message size %llu exceeds the limit %llu of %s[%s]", j->wire_size, s->ext.size,
 			 s->host, s->ip);
 		fail_pending(j, 'h', text.s);
 		goto out;
 	}
-	if (j->need_utf8 && !s->smtputf8) {
+	if (j->need_utf8 && !s->ext.smtputf8) {
 		/* RFC 6531 3.2: without SMTPUTF8 such a message cannot go through */
 		str_catf(&text, "553 5.6.7 %s[%s] does not support SMTPUTF8, needed for the addresses", s->host,
 			 s->ip);
@@ -793,18 +693,18 @@ static int transaction(struct session *s)
 	}
 
 	str_catf(&line, "MAIL FROM:<%s>", j->sender);
-	if (s->has_size)
+	if (s->ext.has_size)
 		str_catf(&line, " SIZE=%llu", j->wire_size);
-	if (j->eightbit && s->eightbitmime)
+	if (j->eightbit && s->ext.eightbitmime)
 		str_cats(&line, " BODY=8BITMIME");
-	if (s->smtputf8 && (j->need_utf8 || j->header_utf8))
+	if (s->ext.smtputf8 && (j->need_utf8 || j->header_utf8))
 		str_cats(&line, " SMTPUTF8");
 	str_cats(&line, "\r\n");
 	bio_put(&s->out, line.s, line.len);
 	size_t sent = 0;
 	for (size_t i = 0; i < j->nrcpt; i++)
 		j->rcpt[i].accepted = 0;
-	if (s->pipelining) { /* RFC 2920: MAIL and every RCPT in one write */
+	if (s->ext.pipelining) { /* RFC 2920: MAIL and every RCPT in one write */
 		for (size_t i = 0; i < j->nrcpt; i++)
 			if (!j->rcpt[i].status) {
 				bio_printf(&s->out, "RCPT TO:<%s>\r\n", j->rcpt[i].addr);
@@ -840,7 +740,7 @@ static int transaction(struct session *s)
 		struct rcpt *r = &j->rcpt[i];
 		if (r->status)
 			continue;
-		if (!s->pipelining) {
+		if (!s->ext.pipelining) {
 			bio_printf(&s->out, "RCPT TO:<%s>\r\n", r->addr);
 			if (send_flush(s, j->to.command) < 0) {
 				result = S_NEXT;
@@ -927,7 +827,7 @@ static int session(struct job *j, const char *host, const struct dns_ip *ip, int
 	if ((result = hello(&s)) != S_DONE)
 		goto quit;
 	if (policy != TLS_NONE) {
-		if (s.starttls) {
+		if (s.ext.starttls) {
 			if ((result = start_tls(&s, policy)) != S_DONE)
 				goto quit;
 		} else if (policy >= TLS_ENCRYPT) {

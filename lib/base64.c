@@ -37,8 +37,7 @@ static int value(char c)
 
 int base64_decode(const char *s, size_t n, struct str *out)
 {
-	out->len = 0;
-	str_c(out);
+	str_copyb(out, "", 0); /* s[0] = NUL even when out held something */
 	if (n % 4)
 		return 0;
 	for (size_t i = 0; i < n; i += 4) {

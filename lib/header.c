@@ -146,7 +146,8 @@ int header_addr_list(const char *v, size_t n, void (*fn)(void *, const char *, s
 		}
 		if (quote) {
 			str_catc(cur, c);
-			if (c == '\\' && i + 1 < n)
+			/* a backslash before a fold escapes nothing: the fold is still dropped */
+			if (c == '\\' && i + 1 < n && v[i + 1] != '\r' && v[i + 1] != '\n')
 				str_catc(cur, v[++i]);
 			else if (c == '"')
 				quote = 0;

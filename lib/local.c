@@ -23,6 +23,7 @@ struct ctx {
 	struct local_result *r;
 	struct conf_list locals;
 	unsigned long long depth_max, dest_max, min_uid, max_uid, system;
+	unsigned long long resolved, resolve_max; /* addresses looked at: the work done */
 	char **path; /* addresses being expanded, outermost first */
 	size_t npath;
 	int alias_owner_known, alias_as_user;
@@ -269,6 +270,10 @@ static int resolve(struct ctx *c, const char *addr, int aliases_ok)
 {
 	if (c->npath > c->depth_max)
 		return fail(c, LOCAL_PERM, "5.4.6 alias nesting too deep at %s", addr);
+	/* depth alone does not bound the work: 4 targets a level, 10 levels deep is 4^10 */
+	if (++c->resolved > c->resolve_max)
+		return fail(c, LOCAL_PERM, "5.4.6 %s expands through more than %llu addresses",
+			    c->npath ? c->path[0] : addr, c->resolve_max);
 	if (aliases_ok && on_path(c, addr))
 		aliases_ok = 0; /* expanding itself: its own mailbox, no further */
 	const char *at = strrchr(addr, '@');
@@ -327,6 +332,7 @@ int local_resolve(const char *addr, struct local_result *r)
 	}
 	conf_limit(&limits, "local-alias-depth", 10, &c.depth_max);
 	conf_limit(&limits, "local-destinations", 1000, &c.dest_max);
+	conf_limit(&limits, "local-alias-lookups", 10000, &c.resolve_max);
 	conf_limit(&limits, "local-min-uid", 1000, &c.min_uid);
 	conf_limit(&limits, "local-max-uid", 59999, &c.max_uid);
 	conf_limit(&limits, "local-system-accounts", 1, &c.system);

@@ -17,7 +17,7 @@
  * Alias targets are addresses (resolved again, recursively, up to
  * local-alias-depth levels; an address already being expanded resolves to
  * its own mailbox and no further, so "alice: alice, archive" works and
- * loops end), paths (contain '/': ending in '/' a maildir, else an mbox;
+ * loops end; at most local-alias-lookups addresses are looked at in all), paths (contain '/': ending in '/' a maildir, else an mbox;
  * relative ones from the conf dir) and "|command".  An address target that
  * resolves to nothing and is not in a local domain is forwarded.  Keys are
  * looked up lowercased.  Identical destinations are delivered once.

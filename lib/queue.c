@@ -1,4 +1,5 @@
 /* queue.c - queue layout and queue file header (see queue.h). */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -116,4 +117,15 @@ int queue_trigger(const char *qdir, char byte)
 		return -1;
 	}
 	return 0;
+}
+
+int queue_quarantine_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+	if (n == 0 || n > 64 || name[0] == '.')
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)name[i]) && !strchr("._-", name[i]))
+			return 0;
+	return 1;
 }

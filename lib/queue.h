@@ -47,5 +47,7 @@ int queue_header_read(int fd, struct envelope *env, off_t *body);
  * queue-run is reading).
  */
 int queue_trigger(const char *qdir, char byte);
+/* a quarantine NAME fit for QUEUE/quarantine/NAME: [A-Za-z0-9._-], 1-64, no leading dot */
+int queue_quarantine_name_ok(const char *name);
 
 #endif

@@ -189,10 +189,10 @@ static void lex(struct lexer *lx, const char *p, size_t len)
 
 enum { N_AND, N_OR, N_NOT, N_PRED, N_TAGGED, N_HEADER, N_RUN, N_FIELD, N_DNSLIST };
 enum { OP_EXISTS, OP_EQ, OP_NE, OP_MATCH, OP_NOMATCH, OP_IN, OP_LT, OP_LE, OP_GT, OP_GE };
-enum { P_HELO_FQDN, P_AUTH, P_TLS, P_RDNS, P_FCRDNS };
+enum { P_HELO_FQDN, P_AUTH, P_TLS, P_RDNS, P_FCRDNS, P_NULL_MX };
 enum field {
 	F_CLIENT, F_CLIENT_NAME, F_REVERSE_NAME, F_HELO, F_SENDER, F_SENDER_DOMAIN, F_RCPT,
-	F_RCPT_DOMAIN, F_AUTH_USER, F_TLS_VERSION, F_SPF, F_SIZE, F_RCPT_COUNT
+	F_RCPT_DOMAIN, F_AUTH_USER, F_TLS_VERSION, F_SPF, F_SIZE, F_RCPT_COUNT, F_DKIM, F_DMARC, F_DMARC_POLICY
 };
 /* how a field's value is looked up in a table (rules(5) "Tables") */
 enum { K_EXACT, K_IP, K_DOMAIN, K_ADDRESS };
@@ -216,7 +216,23 @@ static const struct {
 	[F_SPF] = { "spf", STAGE_MAIL, 0, K_EXACT },
 	[F_SIZE] = { "size", STAGE_MAIL, 1, K_EXACT },
 	[F_RCPT_COUNT] = { "rcpt-count", STAGE_DATA, 1, K_EXACT },
+	[F_DKIM] = { "dkim", STAGE_EOM, 0, K_EXACT },
+	[F_DMARC] = { "dmarc", STAGE_EOM, 0, K_EXACT },
+	[F_DMARC_POLICY] = { "dmarc-policy", STAGE_EOM, 0, K_EXACT },
 };
+
+/* the results an authentication field can have: "spf fail" is "spf = fail" */
+static const char *const auth_values[][8] = {
+	[F_SPF] = { "pass", "fail", "softfail", "neutral", "none", "temperror", "permerror", NULL },
+	[F_DKIM] = { "pass", "fail", "neutral", "none", "temperror", "permerror", NULL },
+	[F_DMARC] = { "pass", "fail", "none", "temperror", "permerror", NULL },
+	[F_DMARC_POLICY] = { "reject", "quarantine", "none", NULL },
+};
+
+static int auth_field(int f)
+{
+	return f == F_SPF || f == F_DKIM || f == F_DMARC || f == F_DMARC_POLICY;
+}
 
 static const struct {
 	const char *name;
@@ -227,6 +243,7 @@ static const struct {
 	[P_TLS] = { "tls", STAGE_CONNECT },
 	[P_RDNS] = { "rdns", STAGE_CONNECT },
 	[P_FCRDNS] = { "fcrdns", STAGE_CONNECT },
+	[P_NULL_MX] = { "sender-null-mx", STAGE_MAIL },
 };
 
 struct cidr {
@@ -259,7 +276,8 @@ static const struct {
 	{ "add-header", RK_ADD_HEADER, 0 }, { "remove-header", RK_REMOVE_HEADER, 1 },
 	{ "replace-header", RK_REPLACE_HEADER, 1 }, { "rewrite-sender", RK_REWRITE_SENDER, 1 },
 	{ "bcc", RK_BCC, 0 }, { "export", RK_EXPORT, 1 }, { "warn", RK_WARN, 0 },
-	{ "tag", RK_TAG, 0 }, { "untag", RK_UNTAG, 0 },
+	{ "tag", RK_TAG, 0 }, { "untag", RK_UNTAG, 0 }, { "dkim-sign", RK_DKIM_SIGN, 1 },
+	{ "add-auth-results", RK_AUTH_RESULTS, 1 },
 };
 
 static const char *const stages[STAGE_N] = { "connect", "helo", "mail", "rcpt", "data", "eom" };
@@ -523,6 +541,36 @@ static void parse_compare(struct parser *ps, struct node *n, int numeric, int is
 
 static struct node *parse_or(struct parser *ps);
 
+/* "spf fail", "dkim pass [DOMAIN]", "dmarc fail", "dmarc-policy reject" */
+static void parse_auth_value(struct parser *ps, struct node *n)
+{
+	const struct tok *t = peek(ps);
+	const char *const *ok = auth_values[n->what];
+	size_t k;
+	for (k = 0; ok[k] && strcasecmp(ok[k], t->s) != 0; k++)
+		;
+	if (!ok[k]) {
+		struct str list = STR_INIT;
+		for (size_t i = 0; ok[i]; i++)
+			str_catf(&list, "%s%s", i ? ", " : "", ok[i]);
+		perr(ps, "'%s' is not a %s result (%s)", t->s, fields[n->what].name, list.s);
+		str_free(&list);
+		return;
+	}
+	ps->i++;
+	n->op = OP_EQ;
+	n->val = xstrdup(ok[k]);
+	t = peek(ps);
+	if (n->what == F_DKIM && t && t->type == TK_WORD && action_of(t->s) < 0) {
+		if (!addr_valid_domain(t->s, strlen(t->s), 0) || !strchr(t->s, '.')) {
+			perr(ps, "'%s' is not a signing domain", t->s);
+			return;
+		}
+		n->s = xstrdup(t->s);
+		ps->i++;
+	}
+}
+
 static struct node *new_node(int type)
 {
 	struct node *n = xcalloc(1, sizeof *n);
@@ -631,7 +679,11 @@ static struct node *parse_factor(struct parser *ps)
 			need_stage(ps, w, fields[k].earliest);
 			struct node *n = new_node(N_FIELD);
 			n->what = (int)k;
-			parse_compare(ps, n, fields[k].numeric, k == F_CLIENT);
+			const struct tok *c = peek(ps);
+			if (auth_field((int)k) && c && c->type == TK_WORD && strcmp(c->s, "in") != 0)
+				parse_auth_value(ps, n);
+			else
+				parse_compare(ps, n, fields[k].numeric, k == F_CLIENT);
 			return n;
 		}
 	ps->i--;
@@ -1073,6 +1125,49 @@ static int compare_num(int op, unsigned long long a, unsigned long long b)
 	return 0;
 }
 
+/* spf, dkim, dmarc, dmarc-policy: ask rules_facts.auth, any value may match */
+static int eval_auth(struct eval *e, const struct node *n)
+{
+	static const int what[] = { [F_SPF] = RULES_AUTH_SPF, [F_DKIM] = RULES_AUTH_DKIM,
+				    [F_DMARC] = RULES_AUTH_DMARC, [F_DMARC_POLICY] = RULES_AUTH_DMARC_POLICY };
+	struct conf_list vals = CONF_LIST_INIT;
+	if (!e->f->auth) {
+		if (n->what == F_SPF) /* nothing known: no value compares equal */
+			return negated(n->op);
+		str_copyb(e->why, "", 0);
+		str_catf(e->why, "no %s result here", fields[n->what].name);
+		return -1;
+	}
+	if (e->f->auth(e->f->auth_arg, what[n->what], n->s, &vals, e->why) < 0) {
+		conf_list_free(&vals);
+		return -1;
+	}
+	int hit = 0;
+	for (size_t i = 0; i < vals.n && hit == 0; i++)
+		hit = match_value(e, n, K_EXACT, vals.item[i]);
+	conf_list_free(&vals);
+	if (hit < 0)
+		return -1;
+	return negated(n->op) ? !hit : hit;
+}
+
+/* the sender domain publishes a Null MX (RFC 7505 4.2) */
+static int eval_null_mx(struct eval *e)
+{
+	const char *s = e->f->sender;
+	if (!s || !*s || !*domain_of(s))
+		return 0;
+	if (!e->f->auth) {
+		str_copys(e->why, "no DNS resolver");
+		return -1;
+	}
+	struct conf_list vals = CONF_LIST_INIT;
+	int r = e->f->auth(e->f->auth_arg, RULES_AUTH_NULL_MX, domain_of(s), &vals, e->why);
+	int hit = r == 0 && vals.n && strcmp(vals.item[0], "yes") == 0;
+	conf_list_free(&vals);
+	return r < 0 ? -1 : hit;
+}
+
 static int eval_field(struct eval *e, const struct node *n)
 {
 	const struct rules_facts *f = e->f;
@@ -1094,7 +1189,14 @@ static int eval_field(struct eval *e, const struct node *n)
 	case F_RCPT_DOMAIN: multi = 1; break;
 	case F_AUTH_USER: one = f->auth_user && *f->auth_user ? f->auth_user : NULL; break;
 	case F_TLS_VERSION: one = f->tls_version && *f->tls_version ? f->tls_version : NULL; break;
-	case F_SPF: one = f->spf; break;
+	case F_SPF:
+	case F_DKIM:
+	case F_DMARC:
+	case F_DMARC_POLICY:
+		if (n->what != F_SPF || !f->spf)
+			return eval_auth(e, n);
+		one = f->spf;
+		break;
 	}
 	int hit = 0;
 	if (multi) {
@@ -1239,10 +1341,10 @@ static int ptr_names(struct eval *e, struct conf_list *names)
 	struct str q = STR_INIT;
 	const char *ip = e->f->client;
 	int r = 0;
-	if (ip && reverse_ip(ip, strchr(ip, ':') ? "ip6.arpa" : "in-addr.arpa", &q)) {
+	if (ip && reverse_ip(ip, "", &q)) { /* only checks that it is an address */
 		if (!e->f->resolve)
 			r = no_resolver(e);
-		else if ((r = e->f->resolve(e->f->resolve_arg, q.s, RULES_DNS_PTR, names)) < 0) {
+		else if ((r = e->f->resolve(e->f->resolve_arg, ip, RULES_DNS_PTR, names)) < 0) {
 			str_copyb(e->why, "", 0);
 			str_catf(e->why, "reverse DNS lookup of %s failed", ip);
 		}
@@ -1308,6 +1410,8 @@ static int eval_node(struct eval *e, const struct node *n)
 			return e->f->tls_version && *e->f->tls_version;
 		if (n->what == P_RDNS || n->what == P_FCRDNS)
 			return eval_rdns(e, n->what == P_FCRDNS);
+		if (n->what == P_NULL_MX)
+			return eval_null_mx(e);
 		return e->f->helo && !addr_valid_literal(e->f->helo, strlen(e->f->helo)) &&
 		       addr_valid_domain(e->f->helo, strlen(e->f->helo), 1) && strchr(e->f->helo, '.') &&
 		       e->f->helo[strlen(e->f->helo) - 1] != '.';
@@ -1386,7 +1490,7 @@ int rules_eval(const struct rules *rs, enum rules_stage stage, const struct rule
 		if (k == RK_TAG || k == RK_UNTAG) {
 			tag_set(st, r->arg, k == RK_TAG);
 		} else if (k >= RK_ADD_HEADER) {
-			add_effect(v, k, r->arg, strlen(r->arg));
+			add_effect(v, k, r->arg ? r->arg : "", r->arg ? strlen(r->arg) : 0);
 		} else if (r->at >= 0) {
 			if (st->pending_stage < 0) {
 				reply_copy(&st->pending, &r->reply);

@@ -21,8 +21,11 @@ enum rules_stage { STAGE_CONNECT, STAGE_HELO, STAGE_MAIL, STAGE_RCPT, STAGE_DATA
 enum rules_kind {
 	RK_NONE, RK_ACCEPT, RK_REJECT, RK_DEFER, RK_DISCONNECT, RK_QUARANTINE, RK_DISCARD, RK_REDIRECT,
 	RK_ADD_HEADER, RK_REMOVE_HEADER, RK_REPLACE_HEADER, RK_REWRITE_SENDER, RK_BCC, RK_EXPORT,
-	RK_WARN, RK_TAG, RK_UNTAG
+	RK_WARN, RK_TAG, RK_UNTAG, RK_DKIM_SIGN, RK_AUTH_RESULTS
 };
+
+/* what rules_facts.auth is asked for */
+enum rules_auth { RULES_AUTH_SPF, RULES_AUTH_DKIM, RULES_AUTH_DMARC, RULES_AUTH_DMARC_POLICY, RULES_AUTH_NULL_MX };
 
 struct rules_facts {
 	const char *client;       /* client IP address */
@@ -34,7 +37,7 @@ struct rules_facts {
 	size_t nrcpt;
 	const char *auth_user;
 	const char *tls_version;  /* NULL or "" without TLS */
-	const char *spf;
+	const char *spf;          /* an SPF result already known (SPF_RESULT), else NULL */
 	unsigned long long size;  /* with have_size */
 	int have_size;
 	unsigned long long rcpt_count;
@@ -50,10 +53,22 @@ struct rules_facts {
 	void *run_arg;
 	/*
 	 * DNS for dnsbl, dnswl, rdns, fcrdns: records of a type (RULES_DNS_*)
-	 * appended to out; 1 found, 0 none, -1 failure (see dnsbl.h).
+	 * appended to out, one per item (addresses as text, PTR names without
+	 * the final dot); for RULES_DNS_PTR, name is the IP address itself.
+	 * 1 found, 0 none, -1 failure (see ruleauth.h).
 	 */
 	int (*resolve)(void *arg, const char *name, int type, struct conf_list *out);
 	void *resolve_arg;
+	/*
+	 * The authentication facts, computed only when a rule asks (see
+	 * ruleauth.h): the result names of what (RULES_AUTH_*) appended to
+	 * values: spf, dmarc, dmarc-policy one each; dkim one per signature
+	 * (only those with d=domain when domain is not NULL), "none" when
+	 * there are none; null-mx "yes" or "no" for the sender domain given.
+	 * 0, or -1 when it cannot be known now (why says why).
+	 */
+	int (*auth)(void *arg, int what, const char *domain, struct conf_list *values, struct str *why);
+	void *auth_arg;
 };
 
 enum { RULES_DNS_A = 1, RULES_DNS_PTR = 12, RULES_DNS_AAAA = 28 };

@@ -185,8 +185,7 @@ int spf_check(struct dns *dns, const char *ip, const char *helo, const char *sen
 	if (!req) {
 		if (server)
 			SPF_server_free(server);
-		else
-			free(layer);
+		free(layer);
 		fail_result(out, SPFR_TEMPERROR, "out of memory");
 		return 0;
 	}
@@ -254,6 +253,7 @@ int spf_check(struct dns *dns, const char *ip, const char *helo, const char *sen
 		SPF_response_free(resp);
 	SPF_request_free(req);
 	SPF_server_free(server);
+	free(layer); /* a resolver given to SPF_server_new_dns is not the server's to free */
 	return 0;
 }
 

@@ -22,6 +22,7 @@
 #include "conf.h"
 #include "die.h"
 #include "dkim.h"
+#include "dkimsign.h"
 #include "dmarc.h"
 #include "dns.h"
 #include "msgfeed.h"
@@ -310,45 +311,13 @@ static int fs_body(void *arg, const char *b, size_t n)
 
 static const struct msgfeed_ops fromscan_ops = { fs_header, fs_eoh, fs_body };
 
-static int s_header(void *arg, const char *f, size_t n)
-{
-	return sdkim_header(arg, f, n);
-}
-
-static int s_eoh(void *arg)
-{
-	return sdkim_eoh(arg);
-}
-
-static int s_body(void *arg, const char *b, size_t n)
-{
-	return sdkim_body(arg, b, n);
-}
-
-static const struct msgfeed_ops sign_ops = { s_header, s_eoh, s_body };
-
 static void sign_one(const struct str *msg, const char *domain, const char *selector, const char *keyfile,
 		     const char *alg, struct str *sigs)
 {
-	struct str key = STR_INIT, hdr = STR_INIT;
-	if (conf_read_path(keyfile, &key) != 0)
-		die_sys(EXIT_SYS, "unable to read key %s", keyfile);
-	const char *err = "";
-	struct sdkim *d = sdkim_sign_new(domain, selector, key.s, key.len, alg, &err);
-	explicit_bzero(key.s, key.len);
-	str_free(&key);
-	if (!d)
-		die(EXIT_SYS, "unable to sign with %s: %s", keyfile, err);
-	struct msgfeed f;
-	msgfeed_init(&f, &sign_ops, d, MAX_FIELD);
-	if (msgfeed_push(&f, str_c((struct str *)msg), msg->len) < 0 || msgfeed_end(&f) < 0)
-		die(EXIT_SYS, "unable to sign: the message cannot be processed");
-	msgfeed_free(&f);
-	if (sdkim_sign_eom(d, &hdr, &err) < 0)
-		die(EXIT_SYS, "unable to sign: %s", err);
-	str_catb(sigs, hdr.s, hdr.len);
-	str_free(&hdr);
-	sdkim_free(d);
+	struct str why = STR_INIT;
+	if (dkimsign_file(domain, selector, keyfile, alg, msg->s, msg->len, "", 0, sigs, &why) < 0)
+		die(EXIT_SYS, "%s", why.s);
+	str_free(&why);
 }
 
 static int cmd_sign(int argc, char **argv)

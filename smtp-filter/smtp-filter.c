@@ -8,8 +8,10 @@
  *                               message on fd 0, envelope on fd 1; refuse,
  *                               or exec prog with the (edited) message
  *
- * The engine is lib/rules.c; the message work is lib/content.c; the wire
- * codec is lib/policy.c.  This file only joins them to fds and exit codes.
+ * The engine is lib/rules.c; the message work is lib/content.c; DNS and
+ * authentication facts (SPF, DKIM, DMARC, Null MX) and the auth headers
+ * and signatures are lib/ruleauth.c; the wire codec is lib/policy.c.  This
+ * file only joins them to fds and exit codes.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,12 +27,12 @@
 #include "conf.h"
 #include "content.h"
 #include "die.h"
-#include "dnsbl.h"
 #include "envelope.h"
 #include "log.h"
 #include "policy.h"
 #include "qid.h"
 #include "queue.h"
+#include "ruleauth.h"
 #include "rules.h"
 
 /* queue protocol exit codes (DESIGN.md contract 1) */
@@ -38,6 +40,13 @@ enum { QX_WRITE = 53, QX_READ = 54, QX_CONF = 55, QX_CUSTOM = 82, QX_BUG = 81, Q
 
 #define MAX_ADDR 4096
 #define MAX_RCPT 100000
+
+/* the authserv-id and SPF receiver: this host's name (conf "me") */
+static void me(struct str *out)
+{
+	if (conf_line("me", out) != 0 || !out->len)
+		str_copys(out, "localhost");
+}
 
 static void usage(void)
 {
@@ -126,8 +135,9 @@ static void policy_mode(const struct rules *rs)
 	struct bio in, out;
 	struct policy_req req = POLICY_REQ_INIT;
 	struct rules_state st = RULES_STATE_INIT;
-	struct str why = STR_INIT, act = STR_INIT, wire = STR_INIT, instance = STR_INIT;
-	struct dnsbl *dns = dnsbl_new();
+	struct str why = STR_INIT, act = STR_INIT, wire = STR_INIT, instance = STR_INIT, host = STR_INIT;
+	me(&host);
+	struct ruleauth *auth = ruleauth_new(host.s);
 	bio_init(&in, 0, 65536, 3600 * 1000);
 	bio_init(&out, 1, 4096, 60 * 1000);
 	for (;;) {
@@ -144,8 +154,8 @@ static void policy_mode(const struct rules *rs)
 		const char *inst = policy_get(&req, "instance");
 		if (inst && *inst && (!instance.s || strcmp(inst, instance.s) != 0)) {
 			rules_state_free(&st); /* a new transaction: forget the old one's tags and answers */
-			dnsbl_free(dns);
-			dns = dnsbl_new();
+			ruleauth_free(auth); /* and its DNS answers and SPF result */
+			auth = ruleauth_new(host.s);
 			str_copys(&instance, inst);
 		}
 		int stage = policy_stage(policy_get(&req, "protocol_state"));
@@ -166,8 +176,11 @@ static void policy_mode(const struct rules *rs)
 			/* Postfix sends size=0 when the client gave no SIZE */
 			f.have_size = size && scan_ull(size, strlen(size), &f.size) && f.size > 0;
 			f.have_rcpt_count = count && stage >= STAGE_DATA && scan_ull(count, strlen(count), &f.rcpt_count);
-			f.resolve = dnsbl_resolve;
-			f.resolve_arg = dns;
+			ruleauth_envelope(auth, f.client, f.helo, f.sender, NULL);
+			f.resolve = ruleauth_resolve;
+			f.resolve_arg = auth;
+			f.auth = ruleauth_fact;
+			f.auth_arg = auth;
 			struct rules_verdict v;
 			str_copyb(&why, "", 0);
 			if (rules_eval(rs, (enum rules_stage)stage, &f, &st, &v, &why) < 0) {
@@ -246,9 +259,45 @@ static void exec_next(char **argv, int msgfd, const struct envelope *env)
 	die_sys(QX_BUG, "unable to run %s", argv[0]);
 }
 
+static int has_effect(const struct rules_verdict *v, enum rules_kind kind)
+{
+	for (size_t i = 0; i < v->neff; i++)
+		if (v->eff[i].kind == kind)
+			return 1;
+	return 0;
+}
+
+/* dkim-sign: prepend a signature per key of the From (else sender) domain */
+static void dkim_sign(struct ruleauth *auth, struct str *hdr, const struct content *c, const char *id)
+{
+	struct str sigs = STR_INIT, domain = STR_INIT, why = STR_INIT;
+	const char *body = c->map ? c->map + c->hdr_len : "";
+	int r = ruleauth_sign(auth, hdr, body, c->len - c->hdr_len, &sigs, &domain, &why);
+	if (r < 0) {
+		log_line("event=dkim-sign-fail id=%s domain=%s reason=\"%s\"", id, domain.s, why.s);
+		struct rules_reply tf = { RK_DEFER, 451, "4.7.0", "temporary failure in DKIM signing" };
+		refuse(&tf, id);
+	}
+	if (r == 0) {
+		log_line("event=dkim-unsigned id=%s domain=%s reason=\"no key in dkim\"", id, domain.s);
+	} else {
+		log_line("event=dkim-signed id=%s domain=%s", id, domain.s);
+		str_catb(&sigs, hdr->s ? hdr->s : "", hdr->len);
+		str_copyb(hdr, sigs.s, sigs.len);
+	}
+	str_free(&sigs);
+	str_free(&domain);
+	str_free(&why);
+}
+
 static void chain_mode(const struct rules *rs, char **next)
 {
-	if (!rs || !rules_has_stage(rs, STAGE_EOM)) {
+	/* a policy server's HOLD, passed on by smtp-recv (smtp-recv(8) POLICY) */
+	const char *hold = getenv("QUARANTINE");
+	if (hold && !queue_quarantine_name_ok(hold))
+		die(QX_ENVELOPE, "QUARANTINE is not a quarantine name");
+	int eom = rs && rules_has_stage(rs, STAGE_EOM);
+	if (!eom && !hold) {
 		execvp(next[0], next); /* nothing to do: pass the very same fds on */
 		die_sys(QX_BUG, "unable to run %s", next[0]);
 	}
@@ -301,11 +350,18 @@ static void chain_mode(const struct rules *rs, char **next)
 	f.header_len = c.hdr_len;
 	f.run = content_run;
 	f.run_arg = &c;
-	f.resolve = dnsbl_resolve;
-	f.resolve_arg = dnsbl_new();
+	struct str host = STR_INIT;
+	me(&host);
+	struct ruleauth *auth = ruleauth_new(host.s);
+	ruleauth_envelope(auth, f.client, f.helo, env.sender, f.spf);
+	ruleauth_message(auth, c.map, c.len);
+	f.resolve = ruleauth_resolve;
+	f.resolve_arg = auth;
+	f.auth = ruleauth_fact;
+	f.auth_arg = auth;
 	struct rules_state st = RULES_STATE_INIT;
-	struct rules_verdict v;
-	if (rules_eval(rs, STAGE_EOM, &f, &st, &v, &why) < 0) {
+	struct rules_verdict v = { 0 };
+	if (eom && rules_eval(rs, STAGE_EOM, &f, &st, &v, &why) < 0) {
 		log_line("event=rule-fail id=%s reason=\"%s\"", id, why.s);
 		struct rules_reply tf = { RK_DEFER, 451, "4.3.0", "temporary failure in the content rules" };
 		refuse(&tf, id);
@@ -313,6 +369,11 @@ static void chain_mode(const struct rules *rs, char **next)
 
 	/* effects first: a later refusal does not undo an export */
 	content_headers(&c, &v, &hdr);
+	if (has_effect(&v, RK_AUTH_RESULTS) && ruleauth_headers(auth, &hdr, &why) < 0) {
+		log_line("event=auth-fail id=%s reason=\"%s\"", id, why.s);
+		struct rules_reply tf = { RK_DEFER, 451, "4.7.0", "temporary failure in message authentication" };
+		refuse(&tf, id);
+	}
 	const char *facts[2 * sizeof env_facts / sizeof env_facts[0] + 1];
 	size_t nf = 0;
 	for (size_t i = 0; i < sizeof env_facts / sizeof env_facts[0]; i++) {
@@ -348,6 +409,10 @@ static void chain_mode(const struct rules *rs, char **next)
 		str_free(&dir);
 	}
 
+	const char *qname = v.decision.kind == RK_QUARANTINE ? v.arg : hold;
+	/* held: a rule may still refuse, discard or choose the quarantine, never let it out */
+	if (hold && (v.decision.kind == RK_NONE || v.decision.kind == RK_ACCEPT || v.decision.kind == RK_REDIRECT))
+		v.decision.kind = RK_QUARANTINE;
 	switch (v.decision.kind) {
 	case RK_REJECT:
 	case RK_DEFER:
@@ -357,9 +422,9 @@ static void chain_mode(const struct rules *rs, char **next)
 		log_line("event=discarded id=%s line=%zu from=<%s> rcpts=%zu", id, v.line, env.sender, env.nrcpt);
 		exit(0);
 	case RK_QUARANTINE:
-		if (content_quarantine(qdir.s, v.arg, id, &env, &hdr, &c) < 0)
+		if (content_quarantine(qdir.s, qname, id, &env, &hdr, &c) < 0)
 			die_sys(QX_WRITE, "unable to quarantine message %s", id);
-		log_line("event=quarantined id=%s quarantine=%s line=%zu from=<%s> rcpts=%zu", id, v.arg, v.line,
+		log_line("event=quarantined id=%s quarantine=%s line=%zu from=<%s> rcpts=%zu", id, qname, v.line,
 			 env.sender, env.nrcpt);
 		exit(0);
 	case RK_REDIRECT:
@@ -372,6 +437,8 @@ static void chain_mode(const struct rules *rs, char **next)
 	default:
 		break;
 	}
+	if (has_effect(&v, RK_DKIM_SIGN))
+		dkim_sign(auth, &hdr, &c, id);
 	int out = c.fd;
 	if (hdr.len != c.hdr_len || memcmp(hdr.s ? hdr.s : "", c.map ? c.map : "", hdr.len) != 0) {
 		out = content_tmpfile(tmpdir.s);

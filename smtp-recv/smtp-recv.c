@@ -15,8 +15,11 @@
  * handshake is thrown away.  AUTH (RFC 4954) asks a checkpassword program
  * (lib/checkpw.c); submission mode (-s, RFC 6409) requires it before MAIL.
  *
- * Where later work plugs in: policy queries go at the stages marked
- * "policy:"; recipient checks all live in rcpt_check().
+ * A policy server (Postfix's delegation protocol, lib/policy_client.c) is
+ * asked at the stages marked "policy:"; its refusals go out as they are,
+ * its other actions (HOLD, DISCARD, PREPEND, REDIRECT, BCC) gather in
+ * struct policy_effects and are applied when the message is handed on.
+ * Recipient checks all live in rcpt_check().
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -33,6 +36,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "alloc.h"
 #include "base64.h"
 #include "bio.h"
 #include "chain.h"
@@ -44,7 +48,9 @@
 #include "envelope.h"
 #include "local.h"
 #include "log.h"
+#include "policy_client.h"
 #include "qid.h"
+#include "smtp_cmd.h"
 #include "smtp_data.h"
 #include "str.h"
 #include "table.h"
@@ -59,7 +65,7 @@
 
 struct limits {
 	unsigned long long size, rcpts, cmdline, textline, errors, received, timeout, queue_timeout;
-	unsigned long long auth_failures, auth_delay, auth_timeout;
+	unsigned long long auth_failures, auth_delay, auth_timeout, policy_timeout;
 };
 
 /* how this instance was started (command-line options) */
@@ -81,6 +87,7 @@ struct conn {
 	struct tlsio_server *tls_server;
 	struct tlsio *tls;              /* the session is under TLS */
 	struct str auth_user;           /* empty until AUTH succeeded */
+	const char *auth_mech;
 	unsigned long auth_failures;
 	struct conf_list locals, rcpthosts;
 	char remote_ip[INET6_ADDRSTRLEN], remote_port[8];
@@ -90,6 +97,11 @@ struct conn {
 	int esmtp;              /* 0: no greeting yet, 1: HELO, 2: EHLO */
 	int relay;              /* RELAYCLIENT is set */
 	unsigned long errors, messages, rcpts;
+	struct policy_client policy;
+	char instance[QID_SIZE];        /* the policy protocol's "instance": this connection */
+	struct policy_effects conn_fx, helo_fx, msg_fx;
+	struct str policy_reply;        /* a refusal built from the policy's action */
+	int refused;                    /* refused at CONNECT: only QUIT is answered */
 
 	/* the mail transaction */
 	int in_mail;
@@ -103,6 +115,7 @@ struct conn {
 	struct str pending;     /* decoded message not yet written to the chain */
 	struct str rcpt_reply;  /* a refusal built for this RCPT */
 	int chain_hung;         /* a write to the queue program timed out */
+	unsigned long long mail_size; /* SIZE= of MAIL, then the message's size */
 };
 
 static void transaction_reset(struct conn *c);
@@ -140,6 +153,7 @@ static void __attribute__((noreturn)) finish(struct conn *c, const char *reason)
 	if (c->in_mail)
 		transaction_reset(c);
 	(void)bio_flush(&c->out);
+	policy_client_close(&c->policy);
 	if (c->tls)
 		tlsio_close(c->tls, 1000); /* close_notify, briefly: the client may be gone */
 	log_line("event=disconnect remote=%s reason=%s messages=%lu rcpts=%lu errors=%lu",
@@ -249,6 +263,7 @@ static void read_config(struct conn *c)
 	c->lim.auth_failures = limit(&l, "auth-failures", 3);
 	c->lim.auth_delay = limit(&l, "auth-delay", 1000);
 	c->lim.auth_timeout = limit(&l, "auth-timeout", 30);
+	c->lim.policy_timeout = limit(&l, "policy-timeout", 100);
 	conf_list_free(&l);
 	/*
 	 * 0 is taken as the default, never as "no limit"; the RFC minimums
@@ -278,6 +293,8 @@ static void read_config(struct conn *c)
 		c->lim.auth_delay = 1000;
 	if (c->lim.auth_timeout == 0 || c->lim.auth_timeout > 3600)
 		c->lim.auth_timeout = 30;
+	if (c->lim.policy_timeout == 0 || c->lim.policy_timeout > 3600)
+		c->lim.policy_timeout = 100;
 	read_tls_auth_config(c);
 
 	if (conf_line("me", &c->me) != 0) {
@@ -414,16 +431,81 @@ static int auth_offered(const struct conn *c)
 	return (c->mode.submission || c->checkpw) && (c->tls || c->mode.insecure_auth);
 }
 
-/* ---- commands ---- */
+/* ---- the policy server (smtp-recv(8) POLICY) ---- */
 
-/* a HELO/EHLO argument goes into Received:, so only host-name characters */
-static int helo_ok(const char *s)
+/* the request, with Postfix's attribute names (SMTPD_POLICY_README) */
+static void policy_request(struct conn *c, const char *state, const char *rcpt, struct policy_req *req)
 {
-	size_t n = strlen(s);
-	if (n == 0 || n > ADDR_DOMAIN_MAX)
-		return 0;
-	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._[]:") == n;
+	char count[24], size[24];
+	snprintf(count, sizeof count, "%zu", c->env.nrcpt);
+	snprintf(size, sizeof size, "%llu", c->mail_size);
+	const char *host = c->remote_host.len ? c->remote_host.s : "unknown";
+	const char *const attrs[][2] = {
+		{ "request", "smtpd_access_policy" }, { "protocol_state", state },
+		{ "protocol_name", c->esmtp == 2 ? "ESMTP" : "SMTP" }, { "client_address", c->remote_ip },
+		{ "client_port", c->remote_port }, { "client_name", host }, { "reverse_client_name", host },
+		{ "server_address", c->local_ip }, { "server_port", c->local_port }, { "helo_name", str_c(&c->helo) },
+		{ "sender", c->in_mail && c->env.sender ? c->env.sender : "" }, { "recipient", rcpt ? rcpt : "" },
+		{ "recipient_count", count }, { "queue_id", c->id }, { "instance", c->instance }, { "size", size },
+		{ "sasl_method", c->auth_user.len ? c->auth_mech : "" }, { "sasl_username", str_c(&c->auth_user) },
+		{ "sasl_sender", "" }, { "encryption_protocol", c->tls ? tlsio_version(c->tls) : "" },
+		{ "encryption_cipher", c->tls ? tlsio_cipher(c->tls) : "" }, { "etrn_domain", "" }, { "stress", "" },
+	};
+	for (size_t i = 0; i < sizeof attrs / sizeof attrs[0]; i++)
+		(void)policy_add(req, attrs[i][0], attrs[i][1]); /* no value here can hold a newline */
 }
+
+/*
+ * Ask the policy server at this stage (when it is asked there).  own is
+ * smtp-recv's own refusal, NULL to accept; returns the reply to send
+ * instead of accepting (own, or the policy's), or NULL to go on.  A
+ * failed server is a temporary refusal, never an accept.
+ */
+static const char *policy_check(struct conn *c, const char *state, const char *rcpt, const char *own,
+				struct policy_effects *fx)
+{
+	if (!policy_client_wants(&c->policy, state))
+		return own;
+	struct policy_req req = POLICY_REQ_INIT;
+	struct str action = STR_INIT, why = STR_INIT;
+	const char *out = own;
+	policy_request(c, state, rcpt, &req);
+	int r = policy_client_ask(&c->policy, &req, &action, &why);
+	if (r == 0)
+		r = policy_decide(action.s, own, fx, &c->policy_reply, &out, &why);
+	if (r < 0) {
+		log_line("event=policy stage=%s id=%s result=failed reason=\"%s\"", state, c->id[0] ? c->id : "-",
+			 str_c(&why));
+		out = "451 4.3.0 Temporary policy failure, try again later";
+	} else if (strncasecmp(action.s, "OK", 2) != 0 && strncasecmp(action.s, "DUNNO", 5) != 0) {
+		for (size_t i = 0; i < action.len; i++) /* it goes between quotes */
+			if (action.s[i] == '"' || (unsigned char)action.s[i] < 0x20)
+				action.s[i] = '\'';
+		log_line("event=policy stage=%s id=%s rcpt=<%s> action=\"%s\" result=%s", state,
+			 c->id[0] ? c->id : "-", rcpt ? rcpt : "", action.s, out ? "refused" : "passed");
+	}
+	policy_req_free(&req);
+	str_free(&action);
+	str_free(&why);
+	if (out && strncmp(out, "421", 3) == 0) {
+		reply(c, "%s", out);
+		finish(c, "policy-421");
+	}
+	return out;
+}
+
+/* RFC 5321 §3.1: refused at connect, 554 and only QUIT after; a deferral closes */
+static void connect_refused(struct conn *c, const char *no)
+{
+	if (no[0] == '4') {
+		reply(c, "421 %s", no + 4);
+		finish(c, "policy");
+	}
+	reply(c, "554 %s", no + 4);
+	c->refused = 1;
+}
+
+/* ---- commands ---- */
 
 /* The EHLO keywords; STARTTLS and AUTH only when they can work. */
 static void ehlo_keywords(struct conn *c)
@@ -446,14 +528,23 @@ static void greet(struct conn *c, const char *arg, int esmtp)
 		reply_error(c, "501 5.5.4 Syntax: %s hostname", esmtp == 2 ? "EHLO" : "HELO");
 		return;
 	}
-	if (!helo_ok(arg)) {
+	if (!smtp_helo_ok(arg)) {
 		reply_error(c, "501 5.5.2 Invalid host name");
 		return;
 	}
-	/* policy: HELO stage */
 	transaction_reset(c); /* RFC 5321 §4.1.4: EHLO also resets */
 	str_copys(&c->helo, arg);
 	c->esmtp = esmtp;
+	/* policy: HELO stage */
+	policy_effects_clear(&c->helo_fx);
+	const char *no = policy_check(c, esmtp == 2 ? "EHLO" : "HELO", NULL, NULL, &c->helo_fx);
+	if (no) {
+		c->helo.len = 0;
+		c->esmtp = 0;
+		export("HELO", NULL);
+		reply_error(c, "%s", no);
+		return;
+	}
 	export("HELO", c->helo.s);
 	export_protocol(c);
 	log_line("event=helo remote=%s helo=%s protocol=%s", c->remote_ip, c->helo.s, getenv("PROTOCOL"));
@@ -466,18 +557,6 @@ static void greet(struct conn *c, const char *arg, int esmtp)
 
 static void cmd_ehlo(struct conn *c, const char *arg) { greet(c, arg, 2); }
 static void cmd_helo(struct conn *c, const char *arg) { greet(c, arg, 1); }
-
-/* "FROM:" / "TO:" and an optional space (common, if not RFC) before the path */
-static const char *path_start(const char *arg, const char *keyword)
-{
-	size_t kl = strlen(keyword);
-	if (strncasecmp(arg, keyword, kl) != 0)
-		return NULL;
-	arg += kl;
-	if (*arg == ' ')
-		arg++;
-	return arg;
-}
 
 /*
  * auth-sender "own": the sender is the user name itself, or listed for the
@@ -521,7 +600,7 @@ static void cmd_mail(struct conn *c, const char *arg)
 		reply_error(c, "503 5.5.1 Nested MAIL command");
 		return;
 	}
-	const char *p = path_start(arg, "FROM:");
+	const char *p = smtp_path_start(arg, "FROM:");
 	if (!p) {
 		reply_error(c, "501 5.5.4 Syntax: MAIL FROM:<address>");
 		return;
@@ -535,36 +614,9 @@ static void cmd_mail(struct conn *c, const char *arg)
 		return;
 	}
 	/* parameters (RFC 5321 §4.1.1.11): SIZE, BODY, SMTPUTF8 */
-	int utf8 = 0;
-	const char *bad = NULL;
-	const char *q = p + used;
-	while (*q && !bad) {
-		if (*q != ' ') {
-			bad = "501 5.5.4 Syntax: MAIL FROM:<address> [parameters]";
-			break;
-		}
-		if (c->esmtp != 2) {
-			bad = "555 5.5.4 MAIL parameters need EHLO";
-			break;
-		}
-		while (*q == ' ')
-			q++;
-		size_t n = strcspn(q, " ");
-		unsigned long long size;
-		if (n > 5 && strncasecmp(q, "SIZE=", 5) == 0) {
-			if (!scan_ull(q + 5, n - 5, &size))
-				bad = "501 5.5.4 Syntax: SIZE=number";
-			else if (size > c->lim.size)
-				bad = "552 5.3.4 Message size exceeds the fixed limit";
-		} else if ((n == strlen("BODY=7BIT") && strncasecmp(q, "BODY=7BIT", n) == 0) ||
-			   (n == strlen("BODY=8BITMIME") && strncasecmp(q, "BODY=8BITMIME", n) == 0)) {
-			/* both arrive the same way: nothing to do */
-		} else if (n == strlen("SMTPUTF8") && strncasecmp(q, "SMTPUTF8", n) == 0)
-			utf8 = 1;
-		else if (n)
-			bad = "555 5.5.4 Unsupported MAIL parameter";
-		q += n;
-	}
+	int utf8;
+	unsigned long long declared;
+	const char *bad = smtp_mail_params(p + used, c->esmtp == 2, c->lim.size, &utf8, &declared);
 	if (!bad && a.utf8 && !utf8)
 		bad = "553 5.6.7 Non-ASCII address requires SMTPUTF8";
 	if (bad) {
@@ -583,14 +635,24 @@ static void cmd_mail(struct conn *c, const char *arg)
 		return;
 	}
 	addr_free(&a);
-	/* policy: MAIL stage */
 	do /* two transactions in one microsecond must not share an id */
 		qid_make(c->id);
 	while (strcmp(c->id, c->last_id) == 0);
 	memcpy(c->last_id, c->id, QID_SIZE);
 	c->in_mail = 1;
 	c->smtputf8 = utf8;
+	c->mail_size = declared;
 	envelope_set_sender(&c->env, str_c(&from));
+	/* policy: MAIL stage */
+	policy_effects_add(&c->msg_fx, &c->conn_fx);
+	policy_effects_add(&c->msg_fx, &c->helo_fx);
+	const char *no = policy_check(c, "MAIL", NULL, NULL, &c->msg_fx);
+	if (no) {
+		transaction_reset(c);
+		reply_error(c, "%s", no);
+		str_free(&from);
+		return;
+	}
 	log_line("event=mail id=%s from=<%s>", c->id, str_c(&from));
 	str_free(&from);
 	reply(c, "250 2.1.0 Ok");
@@ -623,7 +685,8 @@ static const char *postmaster_domain(const struct conn *c)
  * Recipients in locals are looked up with deliver-local's own resolution
  * (lib/local.c), for every client, so nothing is accepted only to bounce.
  *
- * To come here: the policy server's RCPT stage.
+ * The policy server is asked after it (cmd_rcpt) and may defer or refuse
+ * more, never accept what is refused here.
  */
 static const char *relay_check(struct conn *c, const struct addr *a, const char **why);
 
@@ -697,7 +760,7 @@ static void cmd_rcpt(struct conn *c, const char *arg)
 		reply_error(c, "503 5.5.1 Need MAIL command");
 		return;
 	}
-	const char *p = path_start(arg, "TO:");
+	const char *p = smtp_path_start(arg, "TO:");
 	if (!p) {
 		reply_error(c, "501 5.5.4 Syntax: RCPT TO:<address>");
 		return;
@@ -724,7 +787,15 @@ static void cmd_rcpt(struct conn *c, const char *arg)
 		goto out;
 	}
 	const char *why = "";
-	const char *refused = rcpt_check(c, &a, &why);
+	const char *own = rcpt_check(c, &a, &why);
+	/* policy: RCPT stage; what it asks for the message counts only with the recipient */
+	struct policy_effects fx = POLICY_EFFECTS_INIT;
+	const char *refused = policy_check(c, "RCPT", to.s, own, &fx);
+	if (!refused)
+		policy_effects_add(&c->msg_fx, &fx);
+	policy_effects_free(&fx);
+	if (refused != own)
+		why = "policy";
 	if (refused) {
 		log_line("event=rcpt id=%s rcpt=<%s> result=rejected reason=%s", c->id, to.s, why);
 		reply_error(c, "%s", refused);
@@ -780,6 +851,27 @@ static void submission_fixes(void *arg, unsigned seen, struct str *out)
 		str_catf(out, "Message-ID: <%s@%s>\n", c->id, c->me.s);
 }
 
+/*
+ * A held message: QUARANTINE=NAME tells smtp-filter's chain mode to put it
+ * into QUEUE/quarantine/NAME; a chain that does not start with smtp-filter
+ * gets one in front, so no chain can let a held message out.
+ */
+static char **hold_argv(char **argv)
+{
+	const char *base = strrchr(argv[0], '/');
+	if (strcmp(base ? base + 1 : argv[0], "smtp-filter") == 0)
+		return argv;
+	size_t n = 0;
+	while (argv[n])
+		n++;
+	char **v = xreallocarray(NULL, n + 3, sizeof *v);
+	v[0] = xstrdup("smtp-filter");
+	v[1] = xstrdup("--");
+	memcpy(v + 2, argv, (n + 1) * sizeof *v);
+	free(argv);
+	return v;
+}
+
 /* start the queue program for this message; 0, or -1 after replying 451 */
 static int message_start(struct conn *c, int bdat)
 {
@@ -791,6 +883,9 @@ static int message_start(struct conn *c, int bdat)
 	}
 	export("QUEUE_ID", c->id);
 	export_protocol(c); /* SMTPUTF8 is per message */
+	export("QUARANTINE", c->msg_fx.hold.len ? c->msg_fx.hold.s : NULL);
+	if (c->msg_fx.hold.len)
+		argv = hold_argv(argv);
 	int r = chain_start(&c->chain, argv, (int)c->lim.queue_timeout * 1000);
 	if (r < 0)
 		log_line("event=reject id=%s reason=\"unable to run %s: %s\"", c->id, argv[0], strerror(errno));
@@ -808,6 +903,8 @@ static int message_start(struct conn *c, int bdat)
 	c->pending.len = 0;
 	c->chain_hung = 0;
 	received_header(c, &c->pending);
+	/* Postfix's PREPEND: after our Received:, as if the client had sent it */
+	str_catb(&c->pending, c->msg_fx.prepend.len ? c->msg_fx.prepend.s : "", c->msg_fx.prepend.len);
 	return 0;
 }
 
@@ -858,6 +955,70 @@ static void custom_reply(struct conn *c, struct str *text)
 	str_free(&t);
 }
 
+/* give up on the message being written: nothing is queued */
+static void message_drop(struct conn *c)
+{
+	chain_abort(&c->chain);
+	c->chain_running = 0;
+	transaction_reset(c);
+}
+
+/*
+ * The policy at the end of the message, and the envelope changes asked so
+ * far (DISCARD, REDIRECT, BCC).  0 to queue; -1 when the message was
+ * refused or discarded, replied to, and dropped.  HOLD and PREPEND come too
+ * late here (the message is on its way): such a message is deferred, as
+ * letting it out unheld could be worse.
+ */
+static int message_policy(struct conn *c)
+{
+	struct policy_effects eom = POLICY_EFFECTS_INIT;
+	c->mail_size = c->data.size;
+	/* policy: END-OF-MESSAGE stage */
+	const char *no = policy_check(c, "END-OF-MESSAGE", NULL, NULL, &eom);
+	if (!no && (eom.hold.len || eom.prepend.len)) {
+		log_line("event=policy stage=END-OF-MESSAGE id=%s result=failed reason=\"HOLD and PREPEND work only up to DATA\"", c->id);
+		no = "451 4.3.0 Temporary policy failure, try again later";
+	}
+	policy_effects_add(&c->msg_fx, &eom);
+	policy_effects_free(&eom);
+	struct policy_effects *fx = &c->msg_fx;
+	if (no || fx->discard) {
+		if (no)
+			log_line("event=reject id=%s stage=end-of-message reason=policy", c->id);
+		else
+			log_line("event=discarded id=%s from=<%s> rcpts=%zu size=%llu", c->id, c->env.sender,
+				 c->env.nrcpt, c->data.size);
+		if (no)
+			reply(c, "%s", no);
+		else /* DISCARD: the client must not learn of it */
+			reply(c, "250 2.0.0 Ok: queued as %s", c->id);
+		message_drop(c);
+		return -1;
+	}
+	if (fx->redirect.len) {
+		for (size_t i = 0; i < c->env.nrcpt; i++)
+			free(c->env.rcpt[i]);
+		c->env.nrcpt = 0;
+		envelope_add_rcpt(&c->env, fx->redirect.s);
+		log_line("event=redirected id=%s to=<%s>", c->id, fx->redirect.s);
+	}
+	for (char *p = fx->bcc.len ? fx->bcc.s : NULL, *nl; p && (nl = strchr(p, '\n')); p = nl + 1) {
+		*nl = '\0';
+		size_t i = 0;
+		while (i < c->env.nrcpt && strcasecmp(c->env.rcpt[i], p) != 0)
+			i++;
+		if (i < c->env.nrcpt)
+			continue; /* a recipient already: one copy is enough */
+		envelope_add_rcpt(&c->env, p);
+		log_line("event=bcc id=%s to=<%s>", c->id, p);
+	}
+	fx->bcc.len = 0;
+	if (fx->hold.len)
+		log_line("event=held id=%s quarantine=%s", c->id, fx->hold.s);
+	return 0;
+}
+
 /* the message is all here: queue it, or refuse it; then a fresh transaction */
 static void message_end(struct conn *c)
 {
@@ -887,6 +1048,8 @@ static void message_end(struct conn *c)
 		return;
 	}
 	pending_write(c);
+	if (message_policy(c) < 0)
+		return;
 	struct str custom = STR_INIT;
 	int code = chain_finish(&c->chain, &c->env, &custom);
 	c->chain_running = 0;
@@ -920,6 +1083,8 @@ static void transaction_reset(struct conn *c)
 	c->id[0] = '\0';
 	envelope_free(&c->env);
 	c->pending.len = 0;
+	c->mail_size = 0;
+	policy_effects_clear(&c->msg_fx);
 }
 
 /* why DATA or BDAT cannot start now, or NULL */
@@ -942,6 +1107,11 @@ static void cmd_data(struct conn *c, const char *arg)
 		return;
 	}
 	/* policy: DATA stage */
+	const char *refused = policy_check(c, "DATA", NULL, NULL, &c->msg_fx);
+	if (refused) {
+		reply_error(c, "%s", refused);
+		return;
+	}
 	if (message_start(c, 0) < 0) {
 		transaction_reset(c);
 		return;
@@ -980,11 +1150,8 @@ static void discard(struct conn *c, unsigned long long n)
 static void cmd_bdat(struct conn *c, const char *arg)
 {
 	unsigned long long n;
-	size_t dl = strspn(arg, "0123456789");
-	int last = 0;
-	if (arg[dl] == ' ' && strcasecmp(arg + dl + 1, "LAST") == 0)
-		last = 1;
-	if (dl == 0 || dl > 19 || !scan_ull(arg, dl, &n) || (arg[dl] && !last)) {
+	int last;
+	if (smtp_bdat_args(arg, &n, &last) < 0) {
 		/* without a size the chunk's end is unknown: its octets would be read as commands */
 		reply(c, "421 4.5.4 %s Syntax: BDAT size [LAST], closing connection", c->me.s);
 		finish(c, "bad-bdat");
@@ -997,6 +1164,13 @@ static void cmd_bdat(struct conn *c, const char *arg)
 	}
 	if (!c->chunking) {
 		/* policy: DATA stage (BDAT's first chunk) */
+		const char *refused = policy_check(c, "DATA", NULL, NULL, &c->msg_fx);
+		if (refused) {
+			discard(c, n);
+			reply_error(c, "%s", refused);
+			transaction_reset(c);
+			return;
+		}
 		if (message_start(c, 1) < 0) {
 			discard(c, n);
 			transaction_reset(c);
@@ -1044,10 +1218,15 @@ static void cmd_noop(struct conn *c, const char *arg)
 
 static void cmd_vrfy(struct conn *c, const char *arg)
 {
+	struct policy_effects none = POLICY_EFFECTS_INIT; /* no message to apply them to */
+	const char *no;
 	if (!*arg)
 		reply_error(c, "501 5.5.4 Syntax: VRFY address");
+	else if ((no = policy_check(c, "VRFY", arg, NULL, &none))) /* policy: VRFY stage */
+		reply_error(c, "%s", no);
 	else
 		reply(c, "252 2.5.2 Cannot VRFY user, but will accept message and attempt delivery");
+	policy_effects_free(&none);
 }
 
 static void cmd_help(struct conn *c, const char *arg)
@@ -1296,6 +1475,7 @@ static void cmd_auth(struct conn *c, const char *arg)
 			int r = checkpw_run(c->checkpw, u, str_c(&pass), (int)c->lim.auth_timeout * 1000);
 			if (r == CHECKPW_OK) {
 				str_copyb(&c->auth_user, user.s, user.len);
+				c->auth_mech = mech;
 				export("AUTH_USER", c->auth_user.s);
 				log_line("event=auth mechanism=%s user=%s result=ok", mech, u);
 				reply(c, "235 2.7.0 Authentication successful");
@@ -1393,6 +1573,10 @@ static void command(struct conn *c, struct str *line)
 	}
 	if (*arg)
 		arg++;
+	if (c->refused && !(vl == 4 && strncasecmp(line->s, "QUIT", 4) == 0)) {
+		reply_error(c, "503 5.5.1 Bad sequence of commands: the connection was refused, send QUIT");
+		return;
+	}
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		if (vl == strlen(commands[i].verb) && strncasecmp(line->s, commands[i].verb, vl) == 0) {
 			commands[i].run(c, arg);
@@ -1446,6 +1630,16 @@ int main(int argc, char **argv)
 	export("TLS_CIPHER", NULL);
 	export("AUTH_USER", NULL);
 	export("SPF_RESULT", NULL);
+	export("QUARANTINE", NULL);
+	struct str why = STR_INIT;
+	if (policy_client_init(&c->policy, (int)c->lim.policy_timeout * 1000, &why) < 0) {
+		warn_msg("%s", why.s);
+		static const char msg[] = "421 4.3.0 Configuration unreadable, try again later\r\n";
+		(void)fd_write_all(1, msg, sizeof msg - 1);
+		_exit(EXIT_SYS);
+	}
+	str_free(&why);
+	qid_make(c->instance);
 	log_line("event=connect remote=%s port=%s local=%s:%s host=%s relay=%s mode=%s%s",
 		 c->remote_ip[0] ? c->remote_ip : "unknown", c->remote_port[0] ? c->remote_port : "-",
 		 c->local_ip[0] ? c->local_ip : "unknown", c->local_port[0] ? c->local_port : "-",
@@ -1459,7 +1653,11 @@ int main(int argc, char **argv)
 			finish(c, "tls-failed");
 	}
 	/* policy: CONNECT stage */
-	reply(c, "220 %s ESMTP sluice", c->me.s);
+	const char *no = policy_check(c, "CONNECT", NULL, NULL, &c->conn_fx);
+	if (no)
+		connect_refused(c, no);
+	else
+		reply(c, "220 %s ESMTP sluice", c->me.s);
 	struct str line = STR_INIT;
 	for (;;) {
 		/* RFC 2920: flush only when no further command is already here */

@@ -186,3 +186,22 @@ refute() {
 		return 1
 	fi
 }
+
+# policy_req STATE name=value...: one Postfix policy request on stdout
+policy_req() {
+	printf 'request=smtpd_access_policy\nprotocol_state=%s\n' "$1"
+	shift
+	printf '%s\n' "$@"
+	printf '\n'
+}
+
+# policy_run: smtp-filter -p on stdin; replies byte-exact in
+# $BATS_TEST_TMPDIR/out, log in $BATS_TEST_TMPDIR/err
+policy_run() {
+	smtp-filter -p >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err"
+}
+
+# policy_expect PRINTF-FORMAT: the replies of policy_run are exactly that
+policy_expect() {
+	printf "$1" | cmp - "$BATS_TEST_TMPDIR/out" || { cat "$BATS_TEST_TMPDIR/out" "$BATS_TEST_TMPDIR/err"; false; }
+}

@@ -104,3 +104,36 @@ inject() { # inject ENVELOPE-PRINTF-FORMAT < message
 	[ "$(queued_files | wc -l)" = 2 ]
 	[ ! -e "$QUEUE/etc/passwd" ]
 }
+
+@test "crash test: 200 injections killed at random moments; every exit 0 is whole in the queue, nothing partial is visible" {
+	head -c 1500000 /dev/urandom | base64 >"$BATS_TEST_TMPDIR/big"
+	printf 'Fa@example.org\0Tb@example.test\0\0' >"$BATS_TEST_TMPDIR/env"
+	printf 'Fa@example.org\nTb@example.test\n\n' | cat - "$BATS_TEST_TMPDIR/big" >"$BATS_TEST_TMPDIR/want"
+	: >"$BATS_TEST_TMPDIR/results"
+	for i in $(seq 200); do
+		id=$(printf '1795000000.%06d.%07d' "$i" "$i")
+		QUEUE_ID=$id queue-inject <"$BATS_TEST_TMPDIR/big" 1<"$BATS_TEST_TMPDIR/env" 2>/dev/null &
+		pid=$!
+		# a random moment within the injection's few milliseconds
+		sleep "0.00$((RANDOM % 10))"
+		kill -KILL "$pid" 2>/dev/null || true
+		rc=0
+		wait "$pid" || rc=$?
+		echo "$id $rc" >>"$BATS_TEST_TMPDIR/results"
+	done
+	committed=$(awk '$2 == 0' "$BATS_TEST_TMPDIR/results" | wc -l)
+	killed=$(awk '$2 == 137' "$BATS_TEST_TMPDIR/results" | wc -l)
+	echo "committed $committed, killed $killed" >&3
+	[ $((committed + killed)) -eq 200 ]
+	# every injection that exited 0 is in the queue, whole
+	while read -r id rc; do
+		if [ "$rc" = 0 ]; then
+			cmp "$QUEUE/new/$id" "$BATS_TEST_TMPDIR/want" || { echo "$id acknowledged but not whole"; false; }
+		fi
+	done <"$BATS_TEST_TMPDIR/results"
+	# and whatever is visible is whole (a kill after the rename is a committed message)
+	for f in "$QUEUE"/new/*; do
+		[ -e "$f" ] || continue
+		cmp "$f" "$BATS_TEST_TMPDIR/want" || { echo "$f is partial"; false; }
+	done
+}

@@ -44,7 +44,8 @@ queue_empty() { [ -z "$(find "$QUEUE/new" "$QUEUE/msg" "$QUEUE/state" -type f)" 
 	run swaks --server 127.0.0.1 --port "$PORT" --helo client.example --timeout 20 \
 		--from alice@example.test --to bob@example.test --header 'Subject: end to end' --body 'hello bob'
 	[ "$status" -eq 0 ]
-	wait_for 10 test -n "$(ls "$QUEUE/new")"
+	# a 250 means committed: the message is in new/ already
+	[ -n "$(ls "$QUEUE/new")" ]
 	run queue-run -1
 	[ "$status" -eq 0 ]
 	grep -q 'rcpt=<bob@example.test> result=delivered' <<<"$output"

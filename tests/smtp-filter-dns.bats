@@ -9,7 +9,8 @@ setup() {
 	[ -n "${SLUICE_NETNS:-}" ] || skip "needs the private network namespace of tests/run (root)"
 	sluice_conf
 	F=$FIXTURES/smtp-filter
-	echo 'nameserver 127.0.0.1' >"$CONF/resolv.conf"
+	echo 127.0.0.1 >"$CONF/nameservers"
+	printf 'dns-timeout 2\ndns-retries 0\n' >"$CONF/limits"
 	bg_start ldns-testns -p 53 "$F/dns.data"
 	wait_for 10 sh -c 'drill -Q @127.0.0.1 99.2.0.192.bl.test A 2>/dev/null | grep -q 127.0.0.2'
 	cat >"$CONF/rules" <<'EOF2'
@@ -21,62 +22,47 @@ rcpt    tagged unconfirmed           defer 450 4.7.25 "reverse DNS does not matc
 EOF2
 }
 
-req() {
-	printf 'request=smtpd_access_policy\nprotocol_state=%s\n' "$1"
-	shift
-	printf '%s\n' "$@"
-	printf '\n'
-}
-
-policy() {
-	smtp-filter -p >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err"
-}
-
-expect() {
-	printf "$1" | cmp - "$BATS_TEST_TMPDIR/out" || { cat "$BATS_TEST_TMPDIR/out" "$BATS_TEST_TMPDIR/err"; false; }
-}
-
 @test "dnswl with a required answer wins over the dnsbl listing" {
-	req CONNECT client_address=192.0.2.99 | policy
-	expect 'action=OK\n\n'
+	policy_req CONNECT client_address=192.0.2.99 | policy_run
+	policy_expect 'action=OK\n\n'
 	grep -q 'event=dnswl zone=wl.test client=192.0.2.99 answer=127.0.10.2' "$BATS_TEST_TMPDIR/err"
 }
 
 @test "dnsbl: an IPv6 client is looked up by its nibbles" {
-	req CONNECT client_address=2001:db8::1 | policy
-	expect 'action=554 5.7.1 listed in bl.test\n\n'
+	policy_req CONNECT client_address=2001:db8::1 | policy_run
+	policy_expect 'action=554 5.7.1 listed in bl.test\n\n'
 }
 
 @test "no PTR record: rdns is false" {
-	req CONNECT client_address=192.0.2.97 | policy
-	expect 'action=550 5.7.25 no reverse DNS\n\n'
+	policy_req CONNECT client_address=192.0.2.97 | policy_run
+	policy_expect 'action=550 5.7.25 no reverse DNS\n\n'
 }
 
 @test "fcrdns: a PTR name that does not resolve back tags the client; refused at rcpt" {
 	{
-		req CONNECT client_address=192.0.2.98 instance=x
-		req RCPT client_address=192.0.2.98 sender=a@example.org recipient=b@example.test instance=x
-	} | policy
-	expect 'action=DUNNO\n\naction=450 4.7.25 reverse DNS does not match\n\n'
+		policy_req CONNECT client_address=192.0.2.98 instance=x
+		policy_req RCPT client_address=192.0.2.98 sender=a@example.org recipient=b@example.test instance=x
+	} | policy_run
+	policy_expect 'action=DUNNO\n\naction=450 4.7.25 reverse DNS does not match\n\n'
 }
 
 @test "a DNS list that fails (SERVFAIL) lists nobody; it is logged" {
-	req CONNECT client_address=192.0.2.95 | policy
-	expect 'action=550 5.7.25 no reverse DNS\n\n'
+	policy_req CONNECT client_address=192.0.2.95 | policy_run
+	policy_expect 'action=550 5.7.25 no reverse DNS\n\n'
 	grep -q 'event=dnslist-fail zone=bl.test client=192.0.2.95' "$BATS_TEST_TMPDIR/err"
 }
 
 @test "a failed reverse lookup is a temporary failure, never an accept" {
-	req CONNECT client_address=192.0.2.96 | policy
-	expect 'action=451 4.3.0 temporary failure in the rules\n\n'
+	policy_req CONNECT client_address=192.0.2.96 | policy_run
+	policy_expect 'action=451 4.3.0 temporary failure in the rules\n\n'
 }
 
 @test "names the client already verified (Postfix's client_name) are used without DNS" {
 	{
-		req CONNECT client_address=192.0.2.97 reverse_client_name=x.example client_name=unknown instance=y
-		req RCPT client_address=192.0.2.97 reverse_client_name=x.example client_name=unknown recipient=b@example.test instance=y
-	} | policy
-	expect 'action=DUNNO\n\naction=450 4.7.25 reverse DNS does not match\n\n'
+		policy_req CONNECT client_address=192.0.2.97 reverse_client_name=x.example client_name=unknown instance=y
+		policy_req RCPT client_address=192.0.2.97 reverse_client_name=x.example client_name=unknown recipient=b@example.test instance=y
+	} | policy_run
+	policy_expect 'action=DUNNO\n\naction=450 4.7.25 reverse DNS does not match\n\n'
 }
 
 @test "chain mode: dnsbl on REMOTE_IP at eom" {

@@ -37,23 +37,30 @@ int fuzz_memfd(const void *data, size_t size)
 	return fd;
 }
 
-static ssize_t feed_read(void *ctx, void *buf, size_t n, int timeout_ms)
+size_t fuzz_feed_next(struct fuzz_feed *f, size_t max, const uint8_t **piece)
 {
-	(void)timeout_ms;
-	struct fuzz_feed *f = ctx;
 	/* xorshift32: cheap, deterministic for a given input */
 	f->state ^= f->state << 13;
 	f->state ^= f->state >> 17;
 	f->state ^= f->state << 5;
-	size_t piece = 1 + f->state % f->max_piece;
+	size_t n = 1 + f->state % f->max_piece;
 	size_t left = f->n - f->pos;
-	if (piece > n)
-		piece = n;
-	if (piece > left)
-		piece = left;
-	memcpy(buf, f->p + f->pos, piece);
-	f->pos += piece;
-	return (ssize_t)piece;
+	if (n > max)
+		n = max;
+	if (n > left)
+		n = left;
+	*piece = f->p + f->pos;
+	f->pos += n;
+	return n;
+}
+
+static ssize_t feed_read(void *ctx, void *buf, size_t n, int timeout_ms)
+{
+	(void)timeout_ms;
+	const uint8_t *piece;
+	size_t got = fuzz_feed_next(ctx, n, &piece);
+	memcpy(buf, piece, got);
+	return (ssize_t)got;
 }
 
 static ssize_t feed_write(void *ctx, const void *buf, size_t n, int timeout_ms)

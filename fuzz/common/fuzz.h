@@ -47,6 +47,8 @@ struct fuzz_feed {
 };
 extern const struct bio_ops fuzz_feed_ops;
 void fuzz_feed_init(struct fuzz_feed *f, const void *data, size_t n, size_t max_piece, uint32_t seed);
+/* the next piece (at most max bytes, 0 at the end) without copying, for push parsers */
+size_t fuzz_feed_next(struct fuzz_feed *f, size_t max, const uint8_t **piece);
 
 /*
  * The configuration directory for this process (created on first use,
