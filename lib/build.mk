@@ -16,20 +16,20 @@
 #
 #   MUSL_CC, $(MUSL_LIB)   a program that needs only the C library (no NSS,
 #       no external library) is linked statically against musl, whose
-#       start-up does no CPUID: ~70 us per exec.  musl-out/ holds lib/
+#       start-up does no CPUID: ~100 us per exec.  musl-out/ holds lib/
 #       compiled again with musl-gcc, apart from the glibc objects.  Without
 #       musl-gcc (Debian: musl-tools) such a program is linked against glibc
 #       as usual.
 #
 # Debian's musl-gcc cannot link a static PIE (its libc.a is not built for
 # one), so a musl program's own code sits at a fixed address; its stack,
-# heap and mappings are still randomized.  Both keep the programs' code as
-# it is.  A statically linked program
-# carries its own copy of the libraries: rebuild after a security update
-# of libssl, libcrypto, libtls, ldns, tinycdb or musl.  SANITIZE=1 links
-# everything dynamically against glibc, as the sanitizer runtimes expect.
-# This file is read before queue-inject/ and smtp-recv/ (the includes are
-# sorted), which test MUSL_CC when they are read.
+# heap and mappings are still randomized.  Neither helper changes a line of
+# the programs.  A statically linked program carries its own copy of the
+# libraries: rebuild after a security update of libssl, libcrypto, libtls,
+# ldns, tinycdb or musl.  SANITIZE=1 links everything dynamically against
+# glibc, as the sanitizer runtimes expect.  This file is read before
+# queue-inject/build.mk (the includes are sorted), which tests MUSL_CC as
+# it is read.
 ifeq ($(SANITIZE),1)
 static_libs   = $(1)
 MUSL_CC      :=
