@@ -12,7 +12,10 @@ setup() {
 }
 
 vg_inject() { # vg_inject ENVELOPE-PRINTF-FORMAT < message
-	under_valgrind "$TOP/queue-inject/queue-inject" 1< <(printf "$1")
+	# the glibc build when queue-inject itself is static musl (lib/build.mk)
+	local qi=$TOP/queue-inject/queue-inject-glibc
+	[ -x "$qi" ] || qi=$TOP/queue-inject/queue-inject
+	under_valgrind "$qi" 1< <(printf "$1")
 }
 
 show_log() {

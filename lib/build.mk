@@ -1,0 +1,61 @@
+# lib/build.mk - how the per-connection and per-message programs are linked
+# (the measurements are in bench/README.md, "Results").
+#
+# Each exec of a program linked against glibc costs ~650 microseconds of CPU
+# on a virtual machine before main() runs: glibc's start-up reads the CPU's
+# cache geometry with some 60 CPUID instructions, each a trap to the
+# hypervisor (~10 us).  A dynamic libtls adds ~3.7 million instructions of
+# symbol binding for libcrypto and libssl.  smtp-recv runs once per
+# connection and queue-inject once per message, so both costs are paid on
+# every message.  Hence two helpers:
+#
+#   $(call static_libs,L)  links the libraries L from their .a archives
+#       (no symbol binding at exec); glibc stays shared, since getpwnam
+#       needs its NSS modules.  Used by the programs that need libtls,
+#       ldns or tinycdb.
+#
+#   MUSL_CC, $(MUSL_LIB)   a program that needs only the C library (no NSS,
+#       no external library) is linked statically against musl, whose
+#       start-up does no CPUID: ~100 us per exec.  musl-out/ holds lib/
+#       compiled again with musl-gcc, apart from the glibc objects.  Without
+#       musl-gcc (Debian: musl-tools) such a program is linked against glibc
+#       as usual.
+#
+# Debian's musl-gcc cannot link a static PIE (its libc.a is not built for
+# one), so a musl program's own code sits at a fixed address; its stack,
+# heap and mappings are still randomized.  Neither helper changes a line of
+# the programs.  A statically linked program carries its own copy of the
+# libraries: rebuild after a security update of libssl, libcrypto, libtls,
+# ldns, tinycdb or musl.  SANITIZE=1 links everything dynamically against
+# glibc, as the sanitizer runtimes expect.  This file is read before
+# queue-inject/build.mk (the includes are sorted), which tests MUSL_CC as
+# it is read.
+ifeq ($(SANITIZE),1)
+static_libs   = $(1)
+MUSL_CC      :=
+else
+static_libs   = -Wl,-Bstatic $(1) -Wl,-Bdynamic
+MUSL_CC      ?= $(shell command -v musl-gcc 2>/dev/null)
+endif
+
+# lib/ objects that use nothing but the C library; extend as needed
+MUSL_LIB_OBJ := $(addprefix musl-out/lib/,alloc.o bio.o conf.o die.o durable.o envelope.o \
+	log.o qid.o queue.o str.o)
+MUSL_LIB     := musl-out/libsluice.a
+
+musl-out/%.o: %.c .build-flags
+	@mkdir -p $(dir $@)
+	$(MUSL_CC) $(CFLAGS) -c -o $@ $<
+
+$(MUSL_LIB): $(MUSL_LIB_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+# link a program against musl: $(call musl_link,objects)
+musl_link = $(MUSL_CC) $(LDFLAGS) -static -o $@ $(1) $(MUSL_LIB)
+
+clean: clean-musl
+clean-musl:
+	rm -rf musl-out
+.PHONY: clean-musl
+-include $(wildcard musl-out/*/*.d)
