@@ -7,6 +7,15 @@
  *
  * The id is $QUEUE_ID when that is a valid id not yet in use, else new.
  *
+ * Installed set-uid to the queue owner (qmail-queue style) it is the only
+ * way into the queue for smtp-recv and local users.  Set-id, it keeps only
+ * QUEUE_ID of its environment (and validates it), ignores SLUICE_CONF (the
+ * compiled-in configuration names the queue), makes sure fds 0-2 are open
+ * before it opens anything, and refuses to run set-uid root.  The real uid
+ * stays the caller's, so the caller may still kill a hung queue-inject.
+ * Run by root without a set-id bit it becomes the queue directory's owner
+ * before it writes, so root's mail makes queue files the runner can read.
+ *
  * Commit: the queue file (envelope header + message) is written to tmp/ID,
  * fdatasync'd, renamed to new/ID, and new/ is fsync'd.  The rename is the
  * single commit point; before it nothing is visible, after the directory
@@ -29,6 +38,7 @@
 #include "durable.h"
 #include "envelope.h"
 #include "log.h"
+#include "privsep.h"
 #include "qid.h"
 #include "queue.h"
 #include "str.h"
@@ -185,10 +195,26 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: queue-inject < message 1< envelope\n");
 		return 100;
 	}
+	/* before anything is opened: a closed fd 2 must not become the queue file */
+	if (privsep_std_fds() < 0)
+		fail(&j, QX_BUG, "open the standard descriptors");
+	if (privsep_setid()) {
+		static const char *const keep[] = { "QUEUE_ID", NULL };
+		if (privsep_env_keep(keep) < 0)
+			fail(&j, QX_NOMEM, "clear the environment");
+		if (geteuid() == 0) {
+			errno = EPERM;
+			fail(&j, QX_CONF, "run set-uid root (install it set-uid to the queue owner)");
+		}
+	}
 	signal(SIGPIPE, SIG_IGN);
 	umask(027);
 	if (queue_dir(&j.qdir) < 0)
 		fail(&j, QX_CONF, "read queuedir");
+	struct stat qst;
+	if (geteuid() == 0 && stat(j.qdir.s, &qst) == 0 && qst.st_uid != 0 &&
+	    privsep_become(qst.st_uid, qst.st_gid) < 0)
+		fail(&j, QX_CONF, "become the queue owner");
 
 	/*
 	 * smtp-recv chooses the id (QUEUE_ID) so its "250 ok <id>" names the

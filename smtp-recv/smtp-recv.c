@@ -902,6 +902,8 @@ static void message_end(struct conn *c)
 			reply(c, "554 5.7.1 Message refused by a filter");
 		else if (code >= 11 && code <= 40)
 			reply(c, "554 5.3.0 Message refused by the queue (#%d)", code);
+		else if (code == 53) /* write error or disk full: RFC 3463 4.3.1 */
+			reply(c, "452 4.3.1 Insufficient system storage, try again later (#53)");
 		else
 			reply(c, "451 4.3.0 Temporary queue failure, try again later (#%d)", code);
 	}
