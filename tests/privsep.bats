@@ -148,3 +148,24 @@ private() {
 	[ ! -e "$T/evil/v" ]
 	grep -qx 'Delivered-To: v@example.test' "$f"
 }
+
+@test "QUEUE_QUARANTINE through the set-uid queue-inject: the message lands in quarantine/NAME, a bad name is refused" {
+	Q=$D/var/spool/sluice
+	mkdir -p "$T/etc"
+	echo "$Q" >"$T/etc/queuedir"
+	private "$T/queue-inject" queue-inject/queue-inject.c
+	chown "$QU:$QU" "$T/queue-inject"
+	chmod 6711 "$T/queue-inject"
+	printf 'Fa@example.test\0Tb@example.test\0\0' >"$T/env"
+	printf 'Subject: spam\n\nx\n' | as "$SU" env QUEUE_QUARANTINE=spam "$T/queue-inject" 1<"$T/env"
+	f=$(find "$Q/quarantine/spam" -type f)
+	[ -n "$f" ]
+	[ "$(stat -c '%U %a' "$f")" = "$QU 640" ]
+	[ -z "$(find "$Q/new" -type f)" ]
+	for bad in ../new .hidden 'a/b' ''; do
+		run as "$SU" env QUEUE_QUARANTINE="$bad" "$T/queue-inject" 1<"$T/env" <<<x
+		[ "$status" = 81 ]
+	done
+	[ -z "$(find "$Q/new" "$Q/tmp" -type f)" ]
+	[ "$(find "$Q/quarantine" -type f | wc -l)" = 1 ]
+}
