@@ -14,6 +14,10 @@ SYSCONF  ?= /etc/sluice
 QUEUEDIR ?= /var/spool/sluice
 UNITDIR  ?= $(PREFIX)/lib/systemd/system
 SHAREDIR ?= $(PREFIX)/share/sluice
+# the system users (INSTALL, section 2): smtp-recv runs as SMTPUSER, the
+# queue belongs to QUEUEUSER
+SMTPUSER  ?= sluice
+QUEUEUSER ?= sluiceq
 
 CC       ?= cc
 CSTD     := -std=c11 -D_GNU_SOURCE
@@ -81,8 +85,9 @@ start: all
 stop:
 	scripts/demo stop
 
-# paths baked into units and run scripts
-SUBST = sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONF@|$(SYSCONF)|g' -e 's|@QUEUEDIR@|$(QUEUEDIR)|g'
+# paths and users baked into units and run scripts
+SUBST = sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONF@|$(SYSCONF)|g' -e 's|@QUEUEDIR@|$(QUEUEDIR)|g' \
+	-e 's|@SMTPUSER@|$(SMTPUSER)|g' -e 's|@QUEUEUSER@|$(QUEUEUSER)|g'
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 \
@@ -94,12 +99,43 @@ install: all
 	for d in service/*; do install -d $(DESTDIR)$(SHAREDIR)/$$d; \
 		$(SUBST) $$d/run >$(DESTDIR)$(SHAREDIR)/$$d/run; chmod 0755 $(DESTDIR)$(SHAREDIR)/$$d/run; done
 	for c in conf/*; do install -m 0644 $$c $(DESTDIR)$(SHAREDIR)/conf/; done
+	@if [ "$$(id -u)" != 0 ]; then \
+		echo "make install: not root: no owners, set-id bits or queue (make install-privsep as root)"; \
+	elif ! id -u $(QUEUEUSER) >/dev/null 2>&1 || ! id -u $(SMTPUSER) >/dev/null 2>&1; then \
+		echo "make install: no users $(SMTPUSER)/$(QUEUEUSER) (make install-users first):" \
+			"programs installed without set-id bits, no queue"; \
+	else $(MAKE) --no-print-directory install-privsep; fi
+
+# The owners and modes of INSTALL's table, and the queue tree; as root, once
+# the users exist (install-users; never created behind the installer's back).
+install-privsep:
+	for p in $(PROGS); do chown root:root $(DESTDIR)$(SBINDIR)/$${p##*/}; \
+		chmod 0755 $(DESTDIR)$(SBINDIR)/$${p##*/}; done
+	chown $(QUEUEUSER):$(QUEUEUSER) $(DESTDIR)$(SBINDIR)/queue-inject
+	chmod 6711 $(DESTDIR)$(SBINDIR)/queue-inject
+	chown root:$(QUEUEUSER) $(DESTDIR)$(SBINDIR)/deliver-local
+	chmod 4750 $(DESTDIR)$(SBINDIR)/deliver-local
+	install -d -o $(QUEUEUSER) -g $(QUEUEUSER) -m 0750 $(DESTDIR)$(QUEUEDIR)
+	for d in tmp new msg state hold quarantine; do \
+		install -d -o $(QUEUEUSER) -g $(QUEUEUSER) -m 0750 $(DESTDIR)$(QUEUEDIR)/$$d; done
+	[ -p $(DESTDIR)$(QUEUEDIR)/trigger ] || mkfifo -m 0600 $(DESTDIR)$(QUEUEDIR)/trigger
+	chown $(QUEUEUSER):$(QUEUEUSER) $(DESTDIR)$(QUEUEDIR)/trigger
+
+# the system users, on this system (idempotent): SMTPUSER in no group of
+# the queue's, so smtp-recv reaches the queue through queue-inject only
+install-users:
+	getent group $(QUEUEUSER) >/dev/null || groupadd --system $(QUEUEUSER)
+	id -u $(QUEUEUSER) >/dev/null 2>&1 || useradd --system --gid $(QUEUEUSER) \
+		--home-dir $(QUEUEDIR) --no-create-home --shell /usr/sbin/nologin $(QUEUEUSER)
+	getent group $(SMTPUSER) >/dev/null || groupadd --system $(SMTPUSER)
+	id -u $(SMTPUSER) >/dev/null 2>&1 || useradd --system --gid $(SMTPUSER) \
+		--home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin $(SMTPUSER)
 
 clean:
 	rm -f $(PROGS) $(LIB) lib/*.o lib/*.d */*.o */*.d .build-flags
 	rm -rf run
 
-.PHONY: all check deps install clean start stop FORCE
+.PHONY: all check deps install install-privsep install-users clean start stop FORCE
 -include $(LIB_OBJ:.o=.d)
 
 # the benchmark against Postfix and OpenSMTPD (root; see bench/README.md);

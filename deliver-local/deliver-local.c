@@ -17,6 +17,16 @@
  * lose them).
  *
  * deliver-local -n RECIPIENT prints the destinations without delivering.
+ *
+ * Installed set-uid root, executable by the queue group only (4750
+ * root:sluiceq): root is needed only to become a system account.  Set-id,
+ * the caller's environment is dropped whole (so SLUICE_CONF, QMAILQUEUE and
+ * PATH are the compiled-in defaults), and a destination with no account of
+ * its own (a virtual mailbox without an owner column, an alias path or
+ * command when the aliases table belongs to root, the forward) is handled as
+ * the "mail owner": the caller (the queue user) when set-uid, else the
+ * queue directory's owner.  Only when that is root too (an installation
+ * without privilege separation) does such a delivery run as root.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -44,6 +54,8 @@
 #include "log.h"
 #include "maildir.h"
 #include "mbox.h"
+#include "privsep.h"
+#include "queue.h"
 #include "str.h"
 
 #define HEADER_MAX (1u << 20) /* scanned for Delivered-To; more is not a header */
@@ -57,6 +69,8 @@ struct job {
 	struct dmsg msg;
 	unsigned long long lock_timeout, command_timeout;
 	struct str report;        /* the success line, built up */
+	uid_t owner_uid;          /* the mail owner: see the top comment */
+	gid_t owner_gid;
 };
 
 __attribute__((noreturn))
@@ -104,11 +118,40 @@ static int looping(const struct job *j)
 	return loop;
 }
 
+/* as root, become the mail owner for good (a no-op when that is root) */
+static int become_owner(const struct job *j, struct str *why)
+{
+	if (geteuid() != 0 || j->owner_uid == 0)
+		return 0;
+	if (privsep_become(j->owner_uid, j->owner_gid) < 0) {
+		deliver_syserr(why, "unable to switch to the mail owner uid %ld gid %ld",
+			       (long)j->owner_uid, (long)j->owner_gid);
+		return -1;
+	}
+	return 0;
+}
+
+/* who the mail owner is (see the top comment), while still root */
+static void find_owner(struct job *j)
+{
+	j->owner_uid = getuid();
+	j->owner_gid = getgid();
+	if (geteuid() != 0 || j->owner_uid != 0)
+		return;
+	struct str q = STR_INIT;
+	struct stat st;
+	if (queue_dir(&q) == 0 && stat(q.s, &st) == 0) {
+		j->owner_uid = st.st_uid;
+		j->owner_gid = st.st_gid;
+	}
+	str_free(&q);
+}
+
 /* become the destination's account; 0, or -1 with why set */
-static int become(const struct local_dest *d, struct str *why)
+static int become(const struct job *j, const struct local_dest *d, struct str *why)
 {
 	if (!d->as_user)
-		return 0;
+		return become_owner(j, why);
 	if (geteuid() != 0) {
 		if (geteuid() == d->uid)
 			return 0;
@@ -313,7 +356,7 @@ static int run_program(const struct job *j, const struct local_dest *d, struct s
 /* in the child: become the account, then write the mailbox or run the command */
 static int deliver_as(const struct job *j, const struct local_dest *d, struct str *why)
 {
-	if (become(d, why) < 0)
+	if (become(j, d, why) < 0)
 		return DELIVER_TEMP;
 	switch (d->kind) {
 	case LOCAL_MAILDIR:
@@ -462,6 +505,14 @@ static int show(const char *rcpt)
 
 int main(int argc, char **argv)
 {
+	/* before anything is opened: a closed fd 1 or 2 must not become a mailbox */
+	if (privsep_std_fds() < 0)
+		finish(DELIVER_TEMP, "4.3.0 unable to open the standard descriptors");
+	if (privsep_setid()) {
+		static const char *const keep[] = { NULL };
+		if (privsep_env_keep(keep) < 0)
+			finish(DELIVER_TEMP, "4.3.0 unable to clear the environment");
+	}
 	if (argc == 3 && strcmp(argv[1], "-n") == 0)
 		return show(argv[2]);
 	if (argc != 3) {
@@ -501,6 +552,7 @@ int main(int argc, char **argv)
 			 code == LOCAL_TEMP ? "temporary" : "permanent", j.res.why.s);
 		finish(code == LOCAL_TEMP ? DELIVER_TEMP : DELIVER_PERM, j.res.why.s);
 	}
+	find_owner(&j);
 	str_catf(&j.prefix, "Return-Path: <%s>\nDelivered-To: %s\n", j.sender, j.lrcpt.s);
 	j.msg.prefix = j.prefix.s;
 	j.msg.prefixlen = j.prefix.len;
@@ -511,7 +563,10 @@ int main(int argc, char **argv)
 		const struct local_dest *d = i < j.res.n ? &j.res.dest[i] : NULL;
 		if (d && d->kind == LOCAL_FORWARD)
 			continue;
-		r = d ? deliver_one(&j, d, &why) : forward(&j, &why);
+		if (!d && become_owner(&j, &why) < 0) /* forwards are queued as the mail owner */
+			r = DELIVER_TEMP;
+		else
+			r = d ? deliver_one(&j, d, &why) : forward(&j, &why);
 		if (!d && r == DELIVER_OK && !why.len)
 			continue; /* no forwards */
 		log_line("event=deliver rcpt=<%s> dest=%s:%s result=%s reason=\"%s\"", j.rcpt,

@@ -6,6 +6,18 @@
  * the queue protocol tells the caller whether to retry.
  *
  * The id is $QUEUE_ID when that is a valid id not yet in use, else new.
+ * With $QUEUE_QUARANTINE=NAME the commit goes to quarantine/NAME/ID instead
+ * of new/ID (the same sequence; queue-run never delivers it), so a filter
+ * quarantines through queue-inject and needs no write access to the queue.
+ *
+ * Installed set-uid to the queue owner (qmail-queue style) it is the only
+ * way into the queue for smtp-recv and local users.  Set-id, it keeps only
+ * QUEUE_ID of its environment (and validates it), ignores SLUICE_CONF (the
+ * compiled-in configuration names the queue), makes sure fds 0-2 are open
+ * before it opens anything, and refuses to run set-uid root.  The real uid
+ * stays the caller's, so the caller may still kill a hung queue-inject.
+ * Run by root without a set-id bit it becomes the queue directory's owner
+ * before it writes, so root's mail makes queue files the runner can read.
  *
  * Commit: the queue file (envelope header + message) is written to tmp/ID,
  * fdatasync'd, renamed to new/ID, and new/ is fsync'd.  The rename is the
@@ -29,6 +41,7 @@
 #include "durable.h"
 #include "envelope.h"
 #include "log.h"
+#include "privsep.h"
 #include "qid.h"
 #include "queue.h"
 #include "str.h"
@@ -185,10 +198,35 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: queue-inject < message 1< envelope\n");
 		return 100;
 	}
+	/* before anything is opened: a closed fd 2 must not become the queue file */
+	if (privsep_std_fds() < 0)
+		fail(&j, QX_BUG, "open the standard descriptors");
+	if (privsep_setid()) {
+		static const char *const keep[] = { "QUEUE_ID", "QUEUE_QUARANTINE", NULL };
+		if (privsep_env_keep(keep) < 0)
+			fail(&j, QX_NOMEM, "clear the environment");
+		if (geteuid() == 0) {
+			errno = EPERM;
+			fail(&j, QX_CONF, "run set-uid root (install it set-uid to the queue owner)");
+		}
+	}
 	signal(SIGPIPE, SIG_IGN);
 	umask(027);
 	if (queue_dir(&j.qdir) < 0)
 		fail(&j, QX_CONF, "read queuedir");
+	struct stat qst;
+	if (geteuid() == 0 && stat(j.qdir.s, &qst) == 0 && qst.st_uid != 0 &&
+	    privsep_become(qst.st_uid, qst.st_gid) < 0)
+		fail(&j, QX_CONF, "become the queue owner");
+
+	/* a quarantine name is one path component of a safe alphabet */
+	const char *quarantine = getenv("QUEUE_QUARANTINE");
+	if (quarantine) {
+		size_t n = strlen(quarantine);
+		if (n == 0 || n > 64 || quarantine[0] == '.' ||
+		    strspn(quarantine, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n)
+			fail(&j, QX_BUG, "QUEUE_QUARANTINE is not a quarantine name");
+	}
 
 	/*
 	 * smtp-recv chooses the id (QUEUE_ID) so its "250 ok <id>" names the
@@ -234,12 +272,22 @@ int main(int argc, char **argv)
 	if (close(j.fd) < 0)
 		fail(&j, write_code(), "close queue file");
 
-	queue_path(&j.dst, j.qdir.s, "new", j.id);
+	struct str newdir = STR_INIT;
+	queue_path(&newdir, j.qdir.s, quarantine ? "quarantine" : "new", NULL);
+	if (quarantine) {
+		str_catf(&newdir, "/%s", quarantine);
+		if (mkdir(newdir.s, 0750) == 0) {
+			if (fsync_parent(newdir.s) < 0)
+				fail(&j, write_code(), "sync the quarantine directory");
+		} else if (errno != EEXIST) {
+			fail(&j, write_code(), "create the quarantine directory");
+		}
+	}
+	str_copyb(&j.dst, newdir.s, newdir.len);
+	str_catf(&j.dst, "/%s", j.id);
 	if (rename(j.tmp.s, j.dst.s) < 0)
 		fail(&j, write_code(), "commit queue file");
 	j.fd = -1; /* committed: the tmp name is gone, nothing to clean */
-	struct str newdir = STR_INIT;
-	queue_path(&newdir, j.qdir.s, "new", NULL);
 	if (fsync_dir(newdir.s) < 0) {
 		/*
 		 * The rename happened but may not survive a power cut.  Withdraw
@@ -250,9 +298,11 @@ int main(int argc, char **argv)
 		errno = e;
 		fail(&j, write_code(), "sync queue directory");
 	}
-	log_line("event=queued id=%s size=%llu from=<%s> rcpts=%zu", j.id, j.size, env.sender,
-		 env.nrcpt);
-	(void)queue_trigger(j.qdir.s, '\0'); /* no listener is fine: queue-run scans on its timer */
+	log_line("event=%s id=%s size=%llu from=<%s> rcpts=%zu%s%s", quarantine ? "quarantined" : "queued",
+		 j.id, j.size, env.sender, env.nrcpt, quarantine ? " quarantine=" : "",
+		 quarantine ? quarantine : "");
+	if (!quarantine) /* no listener is fine: queue-run scans on its timer */
+		(void)queue_trigger(j.qdir.s, '\0');
 	/* nothing here is needed any more; freed so leak checkers stay quiet */
 	str_free(&newdir);
 	str_free(&head);

@@ -116,6 +116,15 @@ struct conn {
 	struct str rcpt_reply;  /* a refusal built for this RCPT */
 	int chain_hung;         /* a write to the queue program timed out */
 	unsigned long long mail_size; /* SIZE= of MAIL, then the message's size */
+
+	/*
+	 * The record being read (a command line, or text-line octets of DATA
+	 * or BDAT) must arrive whole within the timeout: the per-read timeout
+	 * alone restarts with every octet, so a client sending one octet a
+	 * second would hold the session for ever.  0: no record under way.
+	 */
+	long long rec_deadline;  /* CLOCK_MONOTONIC milliseconds */
+	unsigned long long rec_bytes;
 };
 
 static void transaction_reset(struct conn *c);
@@ -132,6 +141,7 @@ static void reply(struct conn *c, const char *fmt, ...)
 	/* a failed put is a dead client; the next flush notices */
 	(void)bio_put(&c->out, line.s, line.len);
 	str_free(&line);
+	c->rec_deadline = 0; /* the client's next record starts once it has this */
 }
 
 /* a refused command: counts toward the "errors" limit */
@@ -177,13 +187,36 @@ static void __attribute__((noreturn)) read_failed(struct conn *c, ssize_t r)
 	finish(c, r == 0 ? "eof" : "read-error");
 }
 
-/* refill the input buffer, flushing replies first: we are about to block */
+static long long monotonic_ms(void)
+{
+	struct timespec t;
+	if (clock_gettime(CLOCK_MONOTONIC, &t) < 0)
+		return 0;
+	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/*
+ * refill the input buffer, flushing replies first: we are about to block;
+ * at most until the record's deadline (see rec_deadline)
+ */
 static void fill(struct conn *c)
 {
 	flush(c);
+	long long now = monotonic_ms();
+	if (!c->rec_deadline || c->rec_bytes >= c->lim.textline) {
+		c->rec_deadline = now + (long long)c->lim.timeout * 1000;
+		c->rec_bytes = 0;
+	}
+	long long left = c->rec_deadline - now;
+	if (left <= 0) {
+		errno = ETIMEDOUT;
+		read_failed(c, -1);
+	}
+	c->in.timeout_ms = (int)left;
 	ssize_t r = bio_fill(&c->in);
 	if (r <= 0)
 		read_failed(c, r);
+	c->rec_bytes += (unsigned long long)r;
 }
 
 /* ---- configuration and the connection's addresses ---- */
@@ -1065,6 +1098,8 @@ static void message_end(struct conn *c)
 			reply(c, "554 5.7.1 Message refused by a filter");
 		else if (code >= 11 && code <= 40)
 			reply(c, "554 5.3.0 Message refused by the queue (#%d)", code);
+		else if (code == 53) /* write error or disk full: RFC 3463 4.3.1 */
+			reply(c, "452 4.3.1 Insufficient system storage, try again later (#53)");
 		else
 			reply(c, "451 4.3.0 Temporary queue failure, try again later (#%d)", code);
 	}

@@ -370,7 +370,7 @@ relay_try() {
 		11||554 5.3.0 Message refused by the queue (#11)
 		40||554 5.3.0 Message refused by the queue (#40)
 		41||451 4.3.0 Temporary queue failure, try again later (#41)
-		53||451 4.3.0 Temporary queue failure, try again later (#53)
+		53||452 4.3.1 Insufficient system storage, try again later (#53)
 		71||451 4.3.0 Temporary queue failure, try again later (#71)
 		82|D5.7.1 Virus found|554 5.7.1 Virus found
 		82|Dno thanks|554 5.3.0 no thanks
