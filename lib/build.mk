@@ -40,7 +40,7 @@ endif
 
 # lib/ objects that use nothing but the C library; extend as needed
 MUSL_LIB_OBJ := $(addprefix musl-out/lib/,alloc.o bio.o conf.o die.o durable.o envelope.o \
-	log.o qid.o queue.o str.o)
+	log.o privsep.o qid.o queue.o str.o)
 MUSL_LIB     := musl-out/libsluice.a
 
 musl-out/%.o: %.c .build-flags
