@@ -221,61 +221,6 @@ static int write_file(const char *dir, const char *name, const struct str *pre, 
 	return r;
 }
 
-int content_quarantine(const char *qdir, const char *name, char *id, const struct envelope *env,
-		       const struct str *hdr, const struct content *c)
-{
-	struct str dir = STR_INIT, tmp = STR_INIT, dst = STR_INIT, head = STR_INIT;
-	int r = -1, fd = -1;
-	queue_path(&dir, qdir, "quarantine", name);
-	if (mkdir(dir.s, 0750) == 0) {
-		if (fsync_parent(dir.s) < 0)
-			goto out;
-	} else if (errno != EEXIST)
-		goto out;
-	for (int tries = 0;; tries++) {
-		if (tries)
-			qid_make(id);
-		queue_path(&tmp, qdir, "tmp", id);
-		str_cats(&tmp, ".quarantine");
-		str_copyb(&dst, "", 0);
-		str_catf(&dst, "%s/%s", dir.s, id);
-		struct stat sb;
-		if (stat(dst.s, &sb) == 0) {
-			if (tries > 100)
-				goto out;
-			continue;
-		}
-		fd = open(tmp.s, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-		if (fd >= 0)
-			break;
-		if (errno != EEXIST || tries > 100)
-			goto out;
-	}
-	queue_header_encode(env, &head);
-	if (fd_write_all(fd, head.s, head.len) < 0 || content_write(fd, hdr, c) < 0 || fdatasync(fd) < 0)
-		goto out;
-	int cl = close(fd);
-	fd = -1;
-	if (cl < 0 || rename(tmp.s, dst.s) < 0)
-		goto out;
-	str_copyb(&tmp, "", 0);
-	r = fsync_dir(dir.s);
-	if (r < 0)
-		unlink(dst.s); /* not durable: the caller fails and the client retries */
-out:;
-	int e = errno;
-	if (fd >= 0)
-		close(fd);
-	if (r < 0 && tmp.len)
-		unlink(tmp.s);
-	str_free(&dir);
-	str_free(&tmp);
-	str_free(&dst);
-	str_free(&head);
-	errno = e;
-	return r;
-}
-
 /* a JSON string; bytes that are not UTF-8 become U+FFFD */
 static void json_string(struct str *o, const char *s, size_t n)
 {

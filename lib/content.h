@@ -1,8 +1,8 @@
 /*
  * content.h - what the eom stage does to a message (smtp-filter's chain
  * mode): hold it in a seekable file, run checkers over it, rebuild its
- * header with the rules' edits, and write it to a quarantine or an export
- * directory.  The message is mapped read-only; only the header is ever
+ * header with the rules' edits, and write it to an export directory
+ * (quarantine is queue-inject's: QUEUE_QUARANTINE).  The message is mapped read-only; only the header is ever
  * rebuilt in memory, the body is copied file to file.
  */
 #ifndef SLUICE_CONTENT_H
@@ -45,13 +45,6 @@ int content_run(void *arg, const char *cmd, struct str *out);
 void content_headers(const struct content *c, const struct rules_verdict *v, struct str *hdr);
 /* write hdr then the body of c to fd; 0 or -1 */
 int content_write(int fd, const struct str *hdr, const struct content *c);
-/*
- * Store the message as a queue file in QUEUE/quarantine/NAME/ID (queue.h
- * format), durably: written in QUEUE/tmp, synced, renamed, directory
- * synced.  id is QID_SIZE bytes, kept if unused, else replaced.  0 or -1.
- */
-int content_quarantine(const char *qdir, const char *name, char *id, const struct envelope *env,
-		       const struct str *hdr, const struct content *c);
 /*
  * Write DIR/ID.eml (the message) and DIR/ID.json (envelope, connection
  * facts as name/value pairs ending with NULL, header fields), each

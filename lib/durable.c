@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "bio.h"
@@ -33,6 +34,16 @@ int fsync_parent(const char *path)
 	str_free(&d);
 	errno = e;
 	return r;
+}
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE 1 /* <linux/fs.h>; not every C library exports it */
+#endif
+
+int rename_noreplace(const char *from, const char *to)
+{
+	/* the system call itself: musl, which links queue-inject, has no wrapper */
+	return (int)syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE);
 }
 
 int atomic_write(const char *dir, const char *name, const void *data, size_t len)

@@ -12,6 +12,11 @@ int fsync_dir(const char *dir);
 /* fsync the directory holding path (everything before its last '/') */
 int fsync_parent(const char *path);
 /*
+ * rename(2) that never replaces: -1 with EEXIST when to exists (the check
+ * and the rename are one atomic step, renameat2 RENAME_NOREPLACE).
+ */
+int rename_noreplace(const char *from, const char *to);
+/*
  * Replace dir/name with data atomically and durably: write dir/.name.tmp,
  * fsync, rename over dir/name, fsync dir.  0 or -1 (nothing replaced).
  */

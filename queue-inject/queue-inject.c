@@ -189,6 +189,20 @@ static void write_all_or_fail(struct job *j, const struct iovec *iov, int n)
 	}
 }
 
+/* is id the name of a message queue-run has taken in or holds */
+static int id_in_use(const char *qdir, const char *id)
+{
+	static const char *const where[] = { "msg", "hold" };
+	struct str p = STR_INIT;
+	int used = 0;
+	for (size_t i = 0; i < sizeof where / sizeof where[0] && !used; i++) {
+		queue_path(&p, qdir, where[i], id);
+		used = access(p.s, F_OK) == 0;
+	}
+	str_free(&p);
+	return used;
+}
+
 int main(int argc, char **argv)
 {
 	(void)argv;
@@ -221,12 +235,8 @@ int main(int argc, char **argv)
 
 	/* a quarantine name is one path component of a safe alphabet */
 	const char *quarantine = getenv("QUEUE_QUARANTINE");
-	if (quarantine) {
-		size_t n = strlen(quarantine);
-		if (n == 0 || n > 64 || quarantine[0] == '.' ||
-		    strspn(quarantine, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n)
-			fail(&j, QX_BUG, "QUEUE_QUARANTINE is not a quarantine name");
-	}
+	if (quarantine && !queue_quarantine_name_ok(quarantine))
+		fail(&j, QX_BUG, "QUEUE_QUARANTINE is not a quarantine name");
 
 	/*
 	 * smtp-recv chooses the id (QUEUE_ID) so its "250 ok <id>" names the
@@ -283,10 +293,27 @@ int main(int argc, char **argv)
 			fail(&j, write_code(), "create the quarantine directory");
 		}
 	}
-	str_copyb(&j.dst, newdir.s, newdir.len);
-	str_catf(&j.dst, "/%s", j.id);
-	if (rename(j.tmp.s, j.dst.s) < 0)
-		fail(&j, write_code(), "commit queue file");
+	/*
+	 * Never replace a queued message: a QUEUE_ID already used (in new/, or
+	 * by a message queue-run took in or one on hold) gets a fresh id.
+	 */
+	for (int tries = 0;; tries++) {
+		str_copyb(&j.dst, newdir.s, newdir.len);
+		str_catf(&j.dst, "/%s", j.id);
+		if (quarantine || !id_in_use(j.qdir.s, j.id)) {
+			if (rename_noreplace(j.tmp.s, j.dst.s) == 0)
+				break;
+			if (errno != EEXIST)
+				fail(&j, write_code(), "commit queue file");
+		}
+		if (tries > 100)
+			fail(&j, write_code(), "find an unused queue id");
+		char old[QID_SIZE];
+		memcpy(old, j.id, QID_SIZE);
+		while (strcmp(old, j.id) == 0)
+			qid_make(j.id);
+		log_line("event=renamed id=%s was=%s reason=\"id in use\"", j.id, old);
+	}
 	j.fd = -1; /* committed: the tmp name is gone, nothing to clean */
 	if (fsync_dir(newdir.s) < 0) {
 		/*

@@ -422,11 +422,15 @@ static void chain_mode(const struct rules *rs, char **next)
 		log_line("event=discarded id=%s line=%zu from=<%s> rcpts=%zu", id, v.line, env.sender, env.nrcpt);
 		exit(0);
 	case RK_QUARANTINE:
-		if (content_quarantine(qdir.s, qname, id, &env, &hdr, &c) < 0)
-			die_sys(QX_WRITE, "unable to quarantine message %s", id);
+		/*
+		 * queue-inject commits it to quarantine/NAME/ instead of new/:
+		 * this filter needs no write access to the queue (INSTALL).
+		 */
+		if (setenv("QUEUE_QUARANTINE", qname, 1) < 0)
+			die_sys(QX_WRITE, "unable to set QUEUE_QUARANTINE");
 		log_line("event=quarantined id=%s quarantine=%s line=%zu from=<%s> rcpts=%zu", id, qname, v.line,
 			 env.sender, env.nrcpt);
-		exit(0);
+		break;
 	case RK_REDIRECT:
 		for (size_t i = 0; i < env.nrcpt; i++)
 			free(env.rcpt[i]);

@@ -137,3 +137,15 @@ inject() { # inject ENVELOPE-PRINTF-FORMAT < message
 		cmp "$f" "$BATS_TEST_TMPDIR/want" || { echo "$f is partial"; false; }
 	done
 }
+
+@test "a QUEUE_ID already in use never replaces a message: new/, msg/ and hold/ keep theirs" {
+	id=1795316978.951365.0003415
+	for d in new msg hold; do
+		printf 'F\nTx@example.test\n\nkeep me %s\n' "$d" >"$QUEUE/$d/$id"
+		printf 'intruder\n' | QUEUE_ID=$id inject 'Fa@b\0Tc@d\0\0'
+		[ "$(cat "$QUEUE/$d/$id")" = "$(printf 'F\nTx@example.test\n\nkeep me %s' "$d")" ]
+		rm "$QUEUE/$d/$id"
+	done
+	# three intruders, each under a fresh id
+	[ "$(grep -l '^intruder$' "$QUEUE"/new/* | wc -l)" = 3 ]
+}
