@@ -82,6 +82,8 @@ int main(int argc, char **argv)
 	free(cd);
 	if (!ok) {
 		log_line("event=auth result=fail user=%s", key.s);
+		str_free(&key);
+		str_free(&hash);
 		return 1;
 	}
 	if (setenv("AUTH_USER", key.s, 1) < 0)

@@ -1036,6 +1036,23 @@ static int setup(struct job *j, struct str *err)
 	return 0;
 }
 
+/* what setup() and the delivery allocated in a job */
+static void job_free(struct job *j)
+{
+	for (size_t i = 0; i < j->nrcpt; i++)
+		str_free(&j->rcpt[i].text);
+	free(j->rcpt);
+	conf_list_free(&j->limits);
+	if (j->password.s)
+		memset(j->password.s, 0, j->password.cap);
+	str_free(&j->password);
+	str_free(&j->me);
+	str_free(&j->ca_file);
+	str_free(&j->last_err);
+	str_free(&j->route.host);
+	str_free(&j->route.auth_user);
+}
+
 /*
  * -n: check the configuration this program reads (every routes line, the
  * secrets of every auth= user, the nameservers, the CA file, the limits);
@@ -1076,6 +1093,9 @@ static int check_config(void)
 		warn_sys("unable to read the CA file %s", j.ca_file.s);
 		bad = 1;
 	}
+	job_free(&j);
+	conf_list_free(&routes);
+	str_free(&err);
 	return bad ? EXIT_SYS : 0;
 }
 
@@ -1127,18 +1147,7 @@ int main(int argc, char **argv)
 	if (pending(&j))
 		deliver(&j);
 	write_reports(&j);
-	for (size_t i = 0; i < j.nrcpt; i++)
-		str_free(&j.rcpt[i].text);
-	free(j.rcpt);
-	conf_list_free(&j.limits);
-	if (j.password.s)
-		memset(j.password.s, 0, j.password.cap);
-	str_free(&j.password);
-	str_free(&j.me);
-	str_free(&j.ca_file);
-	str_free(&j.last_err);
-	str_free(&j.route.host);
-	str_free(&j.route.auth_user);
+	job_free(&j);
 	str_free(&domain);
 	str_free(&err);
 	return 0;

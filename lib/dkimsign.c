@@ -30,6 +30,7 @@ int dkimsign_file(const char *domain, const char *selector, const char *keyfile,
 {
 	struct str key = STR_INIT, field = STR_INIT;
 	if (conf_read_path(keyfile, &key) != 0) {
+		str_free(&key);
 		str_copyb(why, "", 0);
 		str_catf(why, "unable to read DKIM key %s", keyfile);
 		return -1;

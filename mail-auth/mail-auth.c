@@ -92,6 +92,9 @@ static int cmd_spf(int argc, char **argv)
 	spf_received_header(&c, argv[1], argv[2], argv[3], host.s, &hdr);
 	puts_out(hdr.s);
 	spf_check_free(&c);
+	str_free(&host);
+	str_free(&hdr);
+	str_free(&line);
 	dns_close(dns);
 	return 0;
 }

@@ -298,7 +298,9 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "list") || !strcmp(cmd, "flush")) {
 		if (argc > 2)
 			usage();
-		return cmd[0] == 'l' ? cmd_list(qdir.s) : cmd_flush(qdir.s);
+		int r = cmd[0] == 'l' ? cmd_list(qdir.s) : cmd_flush(qdir.s);
+		str_free(&qdir);
+		return r;
 	}
 	int op = !strcmp(cmd, "delete") ? OP_DELETE : !strcmp(cmd, "hold") ? OP_HOLD
 		: !strcmp(cmd, "release") ? OP_RELEASE : -1;

@@ -160,3 +160,14 @@ void flush_all(struct sched *s)
 		if (i < s->hn)
 			heap_down(s, i);
 }
+
+/* at exit: every entry, the hash and the heap (active messages first: round_free) */
+void index_free(struct sched *s)
+{
+	for (size_t i = 0; i < s->hcap; i++)
+		free(s->hash[i]);
+	free(s->hash);
+	free(s->heap);
+	s->hash = s->heap = NULL;
+	s->hcap = s->hcount = s->hn = s->hmax = 0;
+}

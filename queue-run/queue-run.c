@@ -533,8 +533,12 @@ int main(int argc, char **argv)
 		die_sys(EXIT_SYS, "unable to read the configuration in %s", conf_dir());
 	if (queue_dir(&s.qdir) < 0)
 		die_sys(EXIT_SYS, "unable to read queuedir");
-	if (check)
-		return check_config(&s, bad);
+	if (check) {
+		int rc = check_config(&s, bad);
+		cfg_free(&s.c);
+		str_free(&s.qdir);
+		return rc;
+	}
 	make_dirs(&s);
 	lock_queue(&s);
 	setup_signals(&s);
@@ -622,6 +626,9 @@ int main(int argc, char **argv)
 		}
 	}
 	log_line("event=stop");
+	round_free(&s);
+	index_free(&s);
+	free(s.pfd);
 	cfg_free(&s.c);
 	str_free(&s.qdir);
 	return 0;

@@ -232,6 +232,7 @@ static void round_end(struct sched *s, struct msg *m)
 		} else if (errno != ENOENT)
 			warn_sys("unable to remove %s", p.s);
 		str_free(&p);
+		str_free(&lines);
 		msg_forget(s, m, 0);
 		return;
 	}
@@ -599,4 +600,32 @@ void kill_overdue(struct sched *s, time_t t)
 			j->killed = 1;
 		}
 	}
+}
+
+/*
+ * At exit: the jobs still running (abandoned; their results are not
+ * recorded, so they are retried) and the active messages.  Their entries
+ * stay for index_free.
+ */
+void round_free(struct sched *s)
+{
+	for (size_t k = 0; k < s->njobs; k++) {
+		struct job *j = &s->jobs[k];
+		if (j->out >= 0)
+			close(j->out);
+		str_free(&j->buf);
+		free(j->domain);
+		free(j->idx);
+	}
+	free(s->jobs);
+	s->jobs = NULL;
+	s->njobs = s->jobcap = s->nlocal = s->nremote = 0;
+	while (s->head) {
+		struct msg *m = s->head;
+		s->head = m->next;
+		m->e->m = NULL;
+		msg_free(m);
+	}
+	s->tail = NULL;
+	s->nactive = 0;
 }

@@ -99,6 +99,7 @@ void heap_remove(struct sched *s, struct entry *e);
 struct entry *entry_get(struct sched *s, const char *id);
 void entry_forget(struct sched *s, struct entry *e);
 void flush_all(struct sched *s);
+void index_free(struct sched *s);
 
 /* round.c */
 int open_msg(struct sched *s, const char *id);
@@ -108,6 +109,7 @@ void promote(struct sched *s);
 void drain(struct job *j);
 void reap(struct sched *s);
 void kill_overdue(struct sched *s, time_t t);
+void round_free(struct sched *s);
 
 /* report.c */
 char **env_with_id(const char *id);

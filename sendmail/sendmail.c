@@ -396,5 +396,16 @@ int main(int argc, char **argv)
 	int permanent = chain_explain(code, &custom, &why);
 	if (code != 0)
 		die(permanent ? EX_UNAVAILABLE : EX_TEMPFAIL, "%s: message not sent", why.s);
+	str_free(&why);
+	str_free(&custom);
+	str_free(&out);
+	str_free(&hdr);
+	str_free(&line);
+	bio_free(&r.in);
+	envelope_free(&env);
+	str_free(&sender);
+	str_free(&login);
+	str_free(&me);
+	str_free(&domain);
 	return 0;
 }

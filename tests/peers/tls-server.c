@@ -67,5 +67,10 @@ int main(int argc, char **argv)
 	}
 	tlsio_close(tls, 1000);
 	tlsio_server_free(srv);
+	bio_free(&in);
+	bio_free(&out);
+	str_free(&line);
+	str_free(&err);
+	close(dump);
 	return 0;
 }
