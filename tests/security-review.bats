@@ -38,3 +38,13 @@ expect() {
 	expect '421 4.3.0 Configuration unreadable, try again later'
 	grep -q 'conf policy: socket path empty or too long' "$LOG"
 }
+
+@test "SMTPUTF8 addresses must be UTF-8 (RFC 6532 3.1): stray, overlong, surrogate octets are syntax errors" {
+	smtp 'EHLO c.example\r\nMAIL FROM:<a\xffb@example.org> SMTPUTF8\r\nMAIL FROM:<a\xc0\xafb@example.org> SMTPUTF8\r\nMAIL FROM:<a\xed\xa0\x80@example.org> SMTPUTF8\r\nMAIL FROM:<a@ex\xe2\x82ample.org> SMTPUTF8\r\nMAIL FROM:<\xc3\xa9@example.org> SMTPUTF8\r\nRCPT TO:<bob\xe9@example.test>\r\nRCPT TO:<"\xf4\x90\x80\x80"@example.test>\r\nQUIT\r\n'
+	expect '220 mx.example.test ESMTP sluice' '250-mx.example.test' '250-PIPELINING' '250-SIZE 26214400' \
+		'250-8BITMIME' '250-ENHANCEDSTATUSCODES' '250-SMTPUTF8' '250 CHUNKING' \
+		'501 5.1.7 Bad sender address syntax' '501 5.1.7 Bad sender address syntax' \
+		'501 5.1.7 Bad sender address syntax' '501 5.1.7 Bad sender address syntax' \
+		'250 2.1.0 Ok' '501 5.1.3 Bad recipient address syntax' '501 5.1.3 Bad recipient address syntax' \
+		'221 2.0.0 mx.example.test Bye'
+}
