@@ -48,3 +48,21 @@ expect() {
 		'250 2.1.0 Ok' '501 5.1.3 Bad recipient address syntax' '501 5.1.3 Bad recipient address syntax' \
 		'221 2.0.0 mx.example.test Bye'
 }
+
+@test "a bounce quoting a remote server's long reply keeps every line within 998 octets (RFC 5322 2.1.1)" {
+	: >"$CONF/limits"
+	# a hostile server's reply without a space; queue-run keeps 1000 octets of it
+	export LONG="550 5.1.1 $(printf 'x%.0s' $(seq 1500))"
+	printf '#!/bin/sh\ncat >/dev/null\nprintf "h%%s\\0D%%s\\0" "$LONG" "$LONG"\n' >"$BATS_TEST_TMPDIR/remote"
+	chmod +x "$BATS_TEST_TMPDIR/remote"
+	echo "$BATS_TEST_TMPDIR/remote" >"$CONF/remote-delivery"
+	printf 'Subject: s\n\nbody\n' | inject_env sender@example.org perm@remote.example
+	run queue-run -1
+	[ "$status" -eq 0 ]
+	bounce=$(find "$QUEUE/new" -type f)
+	[ "$(echo "$bounce" | wc -l)" = 1 ]
+	grep -q '^Diagnostic-Code: smtp; 550 5.1.1 xxx' "$bounce"
+	awk 'length($0) > 998 { print "line " NR " is " length($0) " octets"; bad = 1 } END { exit bad }' "$bounce"
+	# the text is all there, folded
+	sed -z 's/\n    //g' "$bounce" | grep -q ">:550 5.1.1 $(printf 'x%.0s' $(seq 990))$"
+}
