@@ -66,3 +66,15 @@ expect() {
 	# the text is all there, folded
 	sed -z 's/\n    //g' "$bounce" | grep -q ">:550 5.1.1 $(printf 'x%.0s' $(seq 990))$"
 }
+
+@test "deliver-remote never sends a bare CR (RFC 5321 2.3.8): no <CR>.<CR> for the next hop to end the data at" {
+	echo 127.0.0.1 >"$CONF/nameservers"
+	bg_start python3 "$TOP/tests/peers/smtp-peer.py" --listen 127.0.0.2:25 --record "$BATS_TEST_TMPDIR/mx.rec"
+	wait_for 10 port_open 25 127.0.0.2
+	# local mail (sendmail keeps a CR inside a line): a smuggling attempt, and a CRLF ending
+	printf 'Subject: cr\n\nA\r.\rMAIL FROM:<x@evil.example>\nend\r\n\r' >"$BATS_TEST_TMPDIR/msg"
+	run sh -c 'deliver-remote "[127.0.0.2]" a@example.org bob@example.test <"$0" 2>/dev/null | tr "\0" "\n"' "$BATS_TEST_TMPDIR/msg"
+	[ "${lines[0]:0:1}" = r ]
+	printf '%s\r\n' "EHLO mx.example.test" "MAIL FROM:<a@example.org> SIZE=56" "RCPT TO:<bob@example.test>" DATA \
+		"Subject: cr" "" "A . MAIL FROM:<x@evil.example>" "end" "" "." QUIT | cmp - "$BATS_TEST_TMPDIR/mx.rec"
+}
