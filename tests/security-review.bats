@@ -78,3 +78,10 @@ expect() {
 	printf '%s\r\n' "EHLO mx.example.test" "MAIL FROM:<a@example.org> SIZE=56" "RCPT TO:<bob@example.test>" DATA \
 		"Subject: cr" "" "A . MAIL FROM:<x@evil.example>" "end" "" "." QUIT | cmp - "$BATS_TEST_TMPDIR/mx.rec"
 }
+
+@test "rules: a regular expression with back-references is refused (a hostile header could take exponential time)" {
+	printf 'eom header Subject =~ /^(.*)(.*)\\2\\1$/ reject 550 5.7.1 "x"\neom header Subject =~ /a\\\\1/ reject 550 5.7.1 "y"\n' >"$CONF/rules"
+	run smtp-filter -n
+	[ "$status" -eq 1 ]
+	[ "$output" = "$CONF/rules:1: bad regular expression /^(.*)(.*)\\2\\1$/: back-references are not allowed (no bound on matching time)" ]
+}
