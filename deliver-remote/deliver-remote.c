@@ -602,7 +602,7 @@ static int put_body(struct session *s)
 {
 	struct job *j = s->j;
 	char buf[65536];
-	int bol = 1;
+	int bol = 1, cr = 0;
 	if (lseek(0, j->msg_start, SEEK_SET) < 0) {
 		str_copys(&s->why, "4.3.0 unable to rewind the message");
 		return S_LOCAL;
@@ -620,19 +620,33 @@ static int put_body(struct session *s)
 			break;
 		size_t i = 0, len = (size_t)n;
 		while (i < len) {
+			/*
+			 * RFC 5321 §2.3.8: no CR on the wire but in CRLF.  A CR
+			 * before LF is part of the line ending; any other CR
+			 * (only local mail can hold one) goes as a space, so no
+			 * "<CR>.<CR>" reaches a server that might end the data
+			 * there (SMTP smuggling), and no line is split.
+			 */
+			if (cr) {
+				cr = 0;
+				if (buf[i] != '\n' && bio_put(&s->out, " ", 1) < 0)
+					goto lost;
+			}
 			if (bol && buf[i] == '.' && bio_put(&s->out, ".", 1) < 0)
 				goto lost;
-			const char *nl = memchr(buf + i, '\n', len - i);
-			size_t end = nl ? (size_t)(nl - buf) : len;
+			size_t end = i;
+			while (end < len && buf[end] != '\n' && buf[end] != '\r')
+				end++;
 			if (bio_put(&s->out, buf + i, end - i) < 0)
 				goto lost;
-			if (nl) {
+			bol = 0;
+			if (end < len && buf[end] == '\n') {
 				if (bio_put(&s->out, "\r\n", 2) < 0)
 					goto lost;
-				end++;
-			}
-			bol = nl != NULL;
-			i = end;
+				bol = 1;
+			} else if (end < len)
+				cr = 1;
+			i = end < len ? end + 1 : end;
 		}
 	}
 	if (!bol && bio_put(&s->out, "\r\n", 2) < 0)

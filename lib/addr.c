@@ -174,6 +174,46 @@ static int has_8bit(const struct str *sa)
 	return 0;
 }
 
+/*
+ * RFC 6532 §3.1 UTF8-non-ascii is RFC 3629 UTF-8: no stray continuation
+ * octets, no overlong forms, no surrogates, nothing past U+10FFFF.
+ */
+static int utf8_ok(const struct str *sa)
+{
+	const unsigned char *p = (const unsigned char *)sa->s;
+	for (size_t k = 0; k < sa->len;) {
+		unsigned c = p[k];
+		size_t need;
+		unsigned lo = 0x80, hi = 0xbf; /* the range of the second octet */
+		if (c < 0x80) {
+			k++;
+			continue;
+		} else if (c >= 0xc2 && c <= 0xdf)
+			need = 1;
+		else if (c >= 0xe0 && c <= 0xef) {
+			need = 2;
+			if (c == 0xe0)
+				lo = 0xa0;
+			else if (c == 0xed)
+				hi = 0x9f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			need = 3;
+			if (c == 0xf0)
+				lo = 0x90;
+			else if (c == 0xf4)
+				hi = 0x8f;
+		} else
+			return 0;
+		if (sa->len - k <= need || p[k + 1] < lo || p[k + 1] > hi)
+			return 0;
+		for (size_t i = 2; i <= need; i++)
+			if ((p[k + i] & 0xc0) != 0x80)
+				return 0;
+		k += need + 1;
+	}
+	return 1;
+}
+
 /* Mailbox at s[*i]: Local-part ["@" domain]; returns 1 on success */
 static int parse_mailbox(const char *s, size_t len, size_t *i, unsigned flags, struct addr *a)
 {
@@ -189,6 +229,8 @@ static int parse_mailbox(const char *s, size_t len, size_t *i, unsigned flags, s
 	} else if (!(flags & ADDR_UNQUALIFIED_OK))
 		return 0;
 	a->utf8 = has_8bit(&a->local) || has_8bit(&a->domain);
+	if (a->utf8 && (!utf8_ok(&a->local) || !utf8_ok(&a->domain)))
+		return 0;
 	return 1;
 }
 

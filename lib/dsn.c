@@ -68,6 +68,28 @@ static void cat_ascii(struct str *out, const char *s, size_t max)
 }
 
 /*
+ * Printable ASCII as cat_ascii, folded onto lines indented by four spaces:
+ * a diagnostic is a remote server's text, and RFC 5322 §2.1.1 allows no
+ * line longer than 998 octets (receivers, sluice's own included, refuse
+ * such a bounce).  Folds at a space past column 72, or anywhere at 900.
+ */
+static void cat_ascii_folded(struct str *out, const char *s, size_t max)
+{
+	size_t col = 4;
+	for (size_t i = 0; s && s[i] && i < max; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if ((c == ' ' && col >= 72) || col >= 900) {
+			str_cats(out, "\n    ");
+			col = 4;
+			if (c == ' ')
+				continue;
+		}
+		str_catc(out, (c < 0x20 || c >= 0x7f) ? '?' : (char)c);
+		col++;
+	}
+}
+
+/*
  * An address as an RFC 3464 address-type; value: "rfc822; a@b", or for a
  * UTF-8 address RFC 6533's "utf-8; " with non-ASCII as \x{HEX}.
  */
@@ -137,7 +159,7 @@ static void human_part(const struct dsn_report *r, struct str *out)
 		str_catc(out, '<');
 		cat_ascii(out, r->rcpt[i].addr, 1000);
 		str_cats(out, ">:\n    ");
-		cat_ascii(out, d && *d ? d : "(no reason given)", 2000);
+		cat_ascii_folded(out, d && *d ? d : "(no reason given)", 2000);
 		str_catc(out, '\n');
 	}
 }

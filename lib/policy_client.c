@@ -60,12 +60,15 @@ int policy_client_init(struct policy_client *pc, int timeout_ms, struct str *why
 	}
 	if (r == 0 && strncmp(line.s, "unix:", 5) == 0) {
 		struct sockaddr_un sun;
-		if (line.len - 5 >= sizeof sun.sun_path || line.s[5] == '\0') {
+		/* the length that counts is the resolved one: a relative name gains the conf dir */
+		if (line.s[5] != '\0')
+			conf_resolve(line.s + 5, &pc->socket);
+		if (line.s[5] == '\0' || pc->socket.len >= sizeof sun.sun_path) {
 			str_copys(why, "conf policy: socket path empty or too long");
+			str_free(&pc->socket);
 			ret = -1;
 			goto out;
 		}
-		conf_resolve(line.s + 5, &pc->socket);
 	} else if (r == 0) {
 		pc->argv = child_argv_split(line.s);
 	} else {

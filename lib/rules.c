@@ -447,6 +447,15 @@ static int compile_re(struct parser *ps, struct node *n)
 		perr(ps, "expected a /regular expression/, found '%s'", describe(t));
 		return 0;
 	}
+	/* glibc takes \1..\9 in an ERE too; with them a hostile header can take exponential time */
+	for (const char *p = t->s; *p; p++)
+		if (*p == '\\' && p[1]) {
+			if (p[1] >= '1' && p[1] <= '9') {
+				perr(ps, "bad regular expression /%s/: back-references are not allowed (no bound on matching time)", t->s);
+				return 0;
+			}
+			p++;
+		}
 	int e = regcomp(&n->re, t->s, REG_EXTENDED | REG_NOSUB | (t->icase ? REG_ICASE : 0));
 	if (e) {
 		char msg[128];

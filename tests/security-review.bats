@@ -1,0 +1,87 @@
+#!/usr/bin/env bats
+# Regression tests from the security review of the code that handles
+# hostile input (and the configuration it trusts): each test fails
+# without its fix.  Dialogues on stdin, exact replies on stdout.
+
+load lib
+
+setup() {
+	sluice_conf
+	sluice_users bob@example.test
+	export TCPREMOTEIP=192.0.2.7 TCPREMOTEPORT=40000 TCPLOCALIP=192.0.2.1 TCPLOCALPORT=25 TZ=UTC
+	unset RELAYCLIENT QMAILQUEUE TCPREMOTEHOST
+	OUT=$BATS_TEST_TMPDIR/out
+	LOG=$BATS_TEST_TMPDIR/log
+}
+
+# smtp: raw bytes on stdin (printf escapes in $1), replies in $OUT
+smtp() {
+	printf "$1" | smtp-recv "${@:2}" 2>>"$LOG" | sed -E 's/[0-9]{10}\.[0-9]{6}\.[0-9]{7}/QID/g' >"$OUT"
+}
+
+# expect: the replies in $OUT are exactly these lines, each ending in CRLF
+expect() {
+	if ! printf '%s\r\n' "$@" | cmp -s - "$OUT"; then
+		diff <(printf '%s\r\n' "$@" | cat -A) <(cat -A "$OUT")
+		return 1
+	fi
+}
+
+@test "conf policy: a relative socket name that is too long once resolved is refused, never copied past sun_path" {
+	# 108 octets of sun_path: the name alone is short, the conf dir makes it long
+	long=$BATS_TEST_TMPDIR/$(printf 'c%.0s' $(seq 100))
+	mkdir "$long"
+	cp -R "$CONF"/. "$long"/
+	export SLUICE_CONF=$long
+	echo "unix:policy.sock" >"$long/policy"
+	smtp 'EHLO c.example\r\nQUIT\r\n'
+	expect '421 4.3.0 Configuration unreadable, try again later'
+	grep -q 'conf policy: socket path empty or too long' "$LOG"
+}
+
+@test "SMTPUTF8 addresses must be UTF-8 (RFC 6532 3.1): stray, overlong, surrogate octets are syntax errors" {
+	smtp 'EHLO c.example\r\nMAIL FROM:<a\xffb@example.org> SMTPUTF8\r\nMAIL FROM:<a\xc0\xafb@example.org> SMTPUTF8\r\nMAIL FROM:<a\xed\xa0\x80@example.org> SMTPUTF8\r\nMAIL FROM:<a@ex\xe2\x82ample.org> SMTPUTF8\r\nMAIL FROM:<\xc3\xa9@example.org> SMTPUTF8\r\nRCPT TO:<bob\xe9@example.test>\r\nRCPT TO:<"\xf4\x90\x80\x80"@example.test>\r\nQUIT\r\n'
+	expect '220 mx.example.test ESMTP sluice' '250-mx.example.test' '250-PIPELINING' '250-SIZE 26214400' \
+		'250-8BITMIME' '250-ENHANCEDSTATUSCODES' '250-SMTPUTF8' '250 CHUNKING' \
+		'501 5.1.7 Bad sender address syntax' '501 5.1.7 Bad sender address syntax' \
+		'501 5.1.7 Bad sender address syntax' '501 5.1.7 Bad sender address syntax' \
+		'250 2.1.0 Ok' '501 5.1.3 Bad recipient address syntax' '501 5.1.3 Bad recipient address syntax' \
+		'221 2.0.0 mx.example.test Bye'
+}
+
+@test "a bounce quoting a remote server's long reply keeps every line within 998 octets (RFC 5322 2.1.1)" {
+	: >"$CONF/limits"
+	# a hostile server's reply without a space; queue-run keeps 1000 octets of it
+	export LONG="550 5.1.1 $(printf 'x%.0s' $(seq 1500))"
+	printf '#!/bin/sh\ncat >/dev/null\nprintf "h%%s\\0D%%s\\0" "$LONG" "$LONG"\n' >"$BATS_TEST_TMPDIR/remote"
+	chmod +x "$BATS_TEST_TMPDIR/remote"
+	echo "$BATS_TEST_TMPDIR/remote" >"$CONF/remote-delivery"
+	printf 'Subject: s\n\nbody\n' | inject_env sender@example.org perm@remote.example
+	run queue-run -1
+	[ "$status" -eq 0 ]
+	bounce=$(find "$QUEUE/new" -type f)
+	[ "$(echo "$bounce" | wc -l)" = 1 ]
+	grep -q '^Diagnostic-Code: smtp; 550 5.1.1 xxx' "$bounce"
+	awk 'length($0) > 998 { print "line " NR " is " length($0) " octets"; bad = 1 } END { exit bad }' "$bounce"
+	# the text is all there, folded
+	sed -z 's/\n    //g' "$bounce" | grep -q ">:550 5.1.1 $(printf 'x%.0s' $(seq 990))$"
+}
+
+@test "deliver-remote never sends a bare CR (RFC 5321 2.3.8): no <CR>.<CR> for the next hop to end the data at" {
+	echo 127.0.0.1 >"$CONF/nameservers"
+	bg_start python3 "$TOP/tests/peers/smtp-peer.py" --listen 127.0.0.2:25 --record "$BATS_TEST_TMPDIR/mx.rec"
+	wait_for 10 port_open 25 127.0.0.2
+	# local mail (sendmail keeps a CR inside a line): a smuggling attempt, and a CRLF ending
+	printf 'Subject: cr\n\nA\r.\rMAIL FROM:<x@evil.example>\nend\r\n\r' >"$BATS_TEST_TMPDIR/msg"
+	run sh -c 'deliver-remote "[127.0.0.2]" a@example.org bob@example.test <"$0" 2>/dev/null | tr "\0" "\n"' "$BATS_TEST_TMPDIR/msg"
+	[ "${lines[0]:0:1}" = r ]
+	printf '%s\r\n' "EHLO mx.example.test" "MAIL FROM:<a@example.org> SIZE=56" "RCPT TO:<bob@example.test>" DATA \
+		"Subject: cr" "" "A . MAIL FROM:<x@evil.example>" "end" "" "." QUIT | cmp - "$BATS_TEST_TMPDIR/mx.rec"
+}
+
+@test "rules: a regular expression with back-references is refused (a hostile header could take exponential time)" {
+	printf 'eom header Subject =~ /^(.*)(.*)\\2\\1$/ reject 550 5.7.1 "x"\neom header Subject =~ /a\\\\1/ reject 550 5.7.1 "y"\n' >"$CONF/rules"
+	run smtp-filter -n
+	[ "$status" -eq 1 ]
+	[ "$output" = "$CONF/rules:1: bad regular expression /^(.*)(.*)\\2\\1$/: back-references are not allowed (no bound on matching time)" ]
+}
