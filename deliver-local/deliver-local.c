@@ -263,15 +263,20 @@ static int run_program(const struct job *j, const struct local_dest *d, struct s
 	char buf[65536];
 	size_t blen = 0, bpos = 0;
 	off_t off = 0;
-	int pre_done = 0, eof_in = 0, timed_out = 0, reaped = 0, status = 0;
+	size_t pre_off = 0;
+	int eof_in = 0, timed_out = 0, reaped = 0, status = 0;
 	time_t deadline = time(NULL) + (time_t)j->command_timeout;
 	while (out[0] >= 0) {
 		if (wfd >= 0 && bpos == blen) {
 			ssize_t n;
-			if (!pre_done) {
-				memcpy(buf, j->prefix.s, j->prefix.len);
-				n = (ssize_t)j->prefix.len;
-				pre_done = 1;
+			if (pre_off < j->prefix.len) {
+				/* the prefix holds the sender: any length, so in pieces */
+				size_t take = j->prefix.len - pre_off;
+				if (take > sizeof buf)
+					take = sizeof buf;
+				memcpy(buf, j->prefix.s + pre_off, take);
+				pre_off += take;
+				n = (ssize_t)take;
 			} else {
 				n = dmsg_read(&j->msg, off, buf, sizeof buf);
 				if (n > 0)

@@ -255,6 +255,13 @@ time.sleep(30)' "$MAIL/bob.mbox" "$BATS_TEST_TMPDIR/locked"
 	{ expect_headers s@example.org cmd+tag@example.test; cat "$M"; } | cmp - "$BATS_TEST_TMPDIR/stdin"
 }
 
+@test "|command: a sender longer than the copy buffer reaches the command whole" {
+	long=$(head -c 70000 /dev/zero | tr '\0' a)@example.org
+	run dl "$long" cmd@example.test <"$M"
+	[ "$status" -eq 0 ]
+	{ expect_headers "$long" cmd@example.test; cat "$M"; } | cmp - "$BATS_TEST_TMPDIR/stdin"
+}
+
 @test "|command: exit codes map to delivered, permanent and temporary" {
 	for pair in 0:0 99:0 100:100 67:100 64:100 78:100 75:111 111:111 1:111; do
 		code=${pair%:*} want=${pair#*:}
