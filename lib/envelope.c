@@ -93,15 +93,20 @@ out:
 	return r;
 }
 
-void envelope_encode(const struct envelope *env, struct str *out)
+void envelope_encode_sep(const struct envelope *env, char sep, struct str *out)
 {
 	str_catc(out, 'F');
 	str_cats(out, env->sender ? env->sender : "");
-	str_catc(out, '\0');
+	str_catc(out, sep);
 	for (size_t i = 0; i < env->nrcpt; i++) {
 		str_catc(out, 'T');
 		str_cats(out, env->rcpt[i]);
-		str_catc(out, '\0');
+		str_catc(out, sep);
 	}
-	str_catc(out, '\0');
+	str_catc(out, sep);
+}
+
+void envelope_encode(const struct envelope *env, struct str *out)
+{
+	envelope_encode_sep(env, '\0', out);
 }

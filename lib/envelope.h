@@ -36,6 +36,8 @@ void envelope_set_sender(struct envelope *env, const char *sender);
 void envelope_add_rcpt(struct envelope *env, const char *rcpt);
 /* append the wire form to out */
 void envelope_encode(const struct envelope *env, struct str *out);
+/* the same items ended by sep instead of NUL (the queue file header uses LF) */
+void envelope_encode_sep(const struct envelope *env, char sep, struct str *out);
 void envelope_free(struct envelope *env);
 
 #endif

@@ -38,15 +38,7 @@ void queue_path(struct str *out, const char *qdir, const char *sub, const char *
 
 void queue_header_encode(const struct envelope *env, struct str *out)
 {
-	str_catc(out, 'F');
-	str_cats(out, env->sender ? env->sender : "");
-	str_catc(out, '\n');
-	for (size_t i = 0; i < env->nrcpt; i++) {
-		str_catc(out, 'T');
-		str_cats(out, env->rcpt[i]);
-		str_catc(out, '\n');
-	}
-	str_catc(out, '\n');
+	envelope_encode_sep(env, '\n', out);
 }
 
 int queue_header_read(int fd, struct envelope *env, off_t *body)
