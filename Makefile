@@ -37,6 +37,7 @@ LIB_OBJ  := $(LIB_SRC:.c=.o)
 LIB      := lib/libsluice.a
 
 PROGS    :=
+SCRIPTS  :=
 MANS     :=
 # the first rule in a build.mk must not become the default goal
 .DEFAULT_GOAL := all
@@ -92,7 +93,7 @@ SUBST = sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONF@|$(SYSCONF)|g' -e 's|@Q
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 \
 		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SHAREDIR)/conf
-	for p in $(PROGS); do install -m 0755 $$p $(DESTDIR)$(SBINDIR)/; done
+	for p in $(PROGS) $(SCRIPTS); do install -m 0755 $$p $(DESTDIR)$(SBINDIR)/; done
 	for m in $(MANS); do s=$${m##*.}; install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
 	for u in systemd/*; do $(SUBST) $$u >$(DESTDIR)$(UNITDIR)/$${u#systemd/}; \
 		chmod 0644 $(DESTDIR)$(UNITDIR)/$${u#systemd/}; done
