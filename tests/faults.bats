@@ -131,10 +131,12 @@ descendants() {
 	qr=$(tail -1 "$T/bg.pids")
 	kills=0
 	deadline=$((SECONDS + 90))
-	while kill -0 "$client" 2>/dev/null && [ $SECONDS -lt $deadline ]; do
-		sleep "0.0$((RANDOM % 9 + 1))"
+	# until the client is done, and at least 10 kills (a fast machine can
+	# finish the load before many kills; queue-run is always there to kill)
+	while { kill -0 "$client" 2>/dev/null || [ $kills -lt 10 ]; } && [ $SECONDS -lt $deadline ]; do
+		sleep "0.00$((RANDOM % 9 + 1))"
 		victims=($(descendants "$tcpserver_pid" "$qr"))
-		if [ $((RANDOM % 8)) = 0 ]; then
+		if [ $((RANDOM % 8)) = 0 ] || [ ${#victims[@]} -eq 0 ]; then
 			kill -KILL "$qr"
 			bg_start queue-run   # the killed one is reaped by init: it was setsid'd
 			qr=$(tail -1 "$T/bg.pids")
