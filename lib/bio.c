@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "alloc.h"
@@ -29,6 +30,14 @@ int fd_wait(int fd, short events, int timeout_ms)
  * With a deadline, poll first: a blocking fd would otherwise block past
  * it.  Without one, poll only when a non-blocking fd says EAGAIN.
  */
+long long clock_ms(void)
+{
+	struct timespec ts;
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
+		return 0; /* not for CLOCK_MONOTONIC on Linux; 0 makes deadlines expire early, never late */
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 ssize_t fd_read_timeout(int fd, void *buf, size_t n, int timeout_ms)
 {
 	for (;;) {

@@ -61,6 +61,9 @@ __attribute__((format(printf, 2, 3)))
 int bio_printf(struct bio *b, const char *fmt, ...);
 int bio_flush(struct bio *b);
 
+/* CLOCK_MONOTONIC in milliseconds, for deadlines that span several waits */
+long long clock_ms(void);
+
 /* plain-fd helpers with a deadline, used by the default ops */
 ssize_t fd_read_timeout(int fd, void *buf, size_t n, int timeout_ms);
 ssize_t fd_write_timeout(int fd, const void *buf, size_t n, int timeout_ms);

@@ -138,13 +138,6 @@ int chain_write(struct chain *c, const void *buf, size_t n)
 	return 0;
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * Read fd 6 until EOF (the child exited or closed it), then reap.  Past
  * the deadline the child is killed: a hung queue program must not hold
@@ -152,10 +145,10 @@ static long long now_ms(void)
  */
 static int collect(struct chain *c, struct str *custom)
 {
-	long long deadline = now_ms() + c->timeout_ms;
+	long long deadline = clock_ms() + c->timeout_ms;
 	int killed = 0;
 	while (c->reply >= 0) {
-		long long left = deadline - now_ms();
+		long long left = deadline - clock_ms();
 		int wait = c->timeout_ms < 0 ? -1 : left > 0 ? (int)left : 0;
 		char buf[1024];
 		ssize_t r = fd_read_timeout(c->reply, buf, sizeof buf, wait);

@@ -84,13 +84,6 @@ void content_free(struct content *c)
 	c->fd = -1;
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int content_run(void *arg, const char *cmd, struct str *out)
 {
 	struct content *c = arg;
@@ -115,11 +108,11 @@ int content_run(void *arg, const char *cmd, struct str *out)
 	p[1] = -1;
 	if (pid < 0)
 		goto out;
-	long long deadline = now_ms() + c->run_timeout_ms;
+	long long deadline = clock_ms() + c->run_timeout_ms;
 	char buf[8192];
 	int timed_out = 0;
 	for (;;) {
-		long long left = deadline - now_ms();
+		long long left = deadline - clock_ms();
 		ssize_t r = left > 0 ? fd_read_timeout(p[0], buf, sizeof buf, (int)left) : -1;
 		if (r < 0) {
 			timed_out = 1; /* or a read error: either way the verdict is unknown */

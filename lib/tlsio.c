@@ -14,6 +14,7 @@
 #include <time.h>
 #include <tls.h>
 
+#include "bio.h"
 #include "alloc.h"
 #include "tlsio.h"
 
@@ -38,13 +39,6 @@ static int set_nonblock(int fd)
 	return (fl & O_NONBLOCK) ? 0 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* wait for what libtls wants; 0 or -1 with errno (ETIMEDOUT) */
 static int wait_want(struct tlsio *t, ssize_t want, int timeout_ms)
 {
@@ -63,7 +57,7 @@ static void set_err(struct tlsio *t, const char *what)
 
 static int handshake(struct tlsio *t, int timeout_ms, struct str *err)
 {
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = clock_ms() + timeout_ms;
 	for (;;) {
 		int r = tls_handshake(t->ctx);
 		if (r == 0)
@@ -73,7 +67,7 @@ static int handshake(struct tlsio *t, int timeout_ms, struct str *err)
 			str_catf(err, "TLS handshake failed: %s", e ? e : "unknown error");
 			return -1;
 		}
-		long long left = timeout_ms < 0 ? -1 : deadline - now_ms();
+		long long left = timeout_ms < 0 ? -1 : deadline - clock_ms();
 		if (timeout_ms >= 0 && left <= 0)
 			left = 0;
 		if (wait_want(t, r, (int)left) < 0) {
@@ -284,12 +278,12 @@ void tlsio_close(struct tlsio *t, int timeout_ms)
 {
 	if (!t)
 		return;
-	long long deadline = now_ms() + (timeout_ms < 0 ? 0 : timeout_ms);
+	long long deadline = clock_ms() + (timeout_ms < 0 ? 0 : timeout_ms);
 	for (;;) {
 		int r = tls_close(t->ctx);
 		if (r != TLS_WANT_POLLIN && r != TLS_WANT_POLLOUT)
 			break;
-		long long left = deadline - now_ms();
+		long long left = deadline - clock_ms();
 		if (left <= 0 || wait_want(t, r, (int)left) < 0)
 			break;
 	}

@@ -187,14 +187,6 @@ static void __attribute__((noreturn)) read_failed(struct conn *c, ssize_t r)
 	finish(c, r == 0 ? "eof" : "read-error");
 }
 
-static long long monotonic_ms(void)
-{
-	struct timespec t;
-	if (clock_gettime(CLOCK_MONOTONIC, &t) < 0)
-		return 0;
-	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 /*
  * refill the input buffer, flushing replies first: we are about to block;
  * at most until the record's deadline (see rec_deadline)
@@ -202,7 +194,7 @@ static long long monotonic_ms(void)
 static void fill(struct conn *c)
 {
 	flush(c);
-	long long now = monotonic_ms();
+	long long now = clock_ms();
 	if (!c->rec_deadline || c->rec_bytes >= c->lim.textline) {
 		c->rec_deadline = now + (long long)c->lim.timeout * 1000;
 		c->rec_bytes = 0;
