@@ -22,28 +22,12 @@
 
 #define RUN_OUTPUT_MAX 65536
 
-int content_tmpfile(const char *dir)
-{
-	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
-		return fd;
-	struct str path = STR_INIT;
-	str_catf(&path, "%s/.filter.XXXXXX", dir);
-	fd = mkostemp(path.s, O_CLOEXEC);
-	if (fd >= 0)
-		unlink(path.s);
-	int e = errno;
-	str_free(&path);
-	errno = e;
-	return fd;
-}
-
 int content_spool(struct content *c, int in, const char *tmpdir, int run_timeout_ms)
 {
 	memset(c, 0, sizeof *c);
 	c->tmpdir = tmpdir;
 	c->run_timeout_ms = run_timeout_ms;
-	c->fd = content_tmpfile(tmpdir);
+	c->fd = tmpfile_in(tmpdir);
 	if (c->fd < 0)
 		return -1;
 	char buf[65536];

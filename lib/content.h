@@ -30,8 +30,6 @@ struct content {
 	size_t nruns;
 };
 
-/* a new unlinked temporary file in dir (O_TMPFILE where it works); -1 errno */
-int content_tmpfile(const char *dir);
 /* copy fd `in` to a temporary file in tmpdir and map it; 0, or -1 with errno (EIO: read side) */
 int content_spool(struct content *c, int in, const char *tmpdir, int run_timeout_ms);
 void content_free(struct content *c);

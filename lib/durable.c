@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -44,6 +45,23 @@ int rename_noreplace(const char *from, const char *to)
 {
 	/* the system call itself: musl, which links queue-inject, has no wrapper */
 	return (int)syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE);
+}
+
+int tmpfile_in(const char *dir)
+{
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
+		return fd;
+	/* a file system without O_TMPFILE */
+	struct str path = STR_INIT;
+	str_catf(&path, "%s/.scratch.XXXXXX", dir);
+	fd = mkostemp(path.s, O_CLOEXEC);
+	if (fd >= 0)
+		unlink(path.s);
+	int e = errno;
+	str_free(&path);
+	errno = e;
+	return fd;
 }
 
 int atomic_write(const char *dir, const char *name, const void *data, size_t len)

@@ -17,6 +17,11 @@ int fsync_parent(const char *path);
  */
 int rename_noreplace(const char *from, const char *to);
 /*
+ * An unnamed file for scratch data in dir (O_TMPFILE, else a name unlinked
+ * at once), read-write; the fd, or -1 with errno.
+ */
+int tmpfile_in(const char *dir);
+/*
  * Replace dir/name with data atomically and durably: write dir/.name.tmp,
  * fsync, rename over dir/name, fsync dir.  0 or -1 (nothing replaced).
  */

@@ -93,13 +93,7 @@ static void open_spill(struct job *j)
 {
 	struct str dir = STR_INIT;
 	queue_path(&dir, j->qdir.s, "tmp", NULL);
-	j->spill = open(dir.s, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (j->spill < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
-		str_catf(&dir, "/%s.spill", j->id);
-		j->spill = open(dir.s, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
-		if (j->spill >= 0)
-			unlink(dir.s);
-	}
+	j->spill = tmpfile_in(dir.s);
 	str_free(&dir);
 	if (j->spill < 0)
 		fail(j, write_code(), "create spill file");

@@ -27,6 +27,7 @@
 #include "conf.h"
 #include "content.h"
 #include "die.h"
+#include "durable.h"
 #include "envelope.h"
 #include "log.h"
 #include "policy.h"
@@ -445,7 +446,7 @@ static void chain_mode(const struct rules *rs, char **next)
 		dkim_sign(auth, &hdr, &c, id);
 	int out = c.fd;
 	if (hdr.len != c.hdr_len || memcmp(hdr.s ? hdr.s : "", c.map ? c.map : "", hdr.len) != 0) {
-		out = content_tmpfile(tmpdir.s);
+		out = tmpfile_in(tmpdir.s);
 		if (out < 0 || content_write(out, &hdr, &c) < 0)
 			die_sys(QX_WRITE, "unable to write edited message");
 	}
