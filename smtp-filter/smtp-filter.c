@@ -293,12 +293,8 @@ static void dkim_sign(struct ruleauth *auth, struct str *hdr, const struct conte
 
 static void chain_mode(const struct rules *rs, char **next)
 {
-	/* a policy server's HOLD, passed on by smtp-recv (smtp-recv(8) POLICY) */
-	const char *hold = getenv("QUARANTINE");
-	if (hold && !queue_quarantine_name_ok(hold))
-		die(QX_ENVELOPE, "QUARANTINE is not a quarantine name");
 	int eom = rs && rules_has_stage(rs, STAGE_EOM);
-	if (!eom && !hold) {
+	if (!eom) {
 		execvp(next[0], next); /* nothing to do: pass the very same fds on */
 		die_sys(QX_BUG, "unable to run %s", next[0]);
 	}
@@ -410,10 +406,6 @@ static void chain_mode(const struct rules *rs, char **next)
 		str_free(&dir);
 	}
 
-	const char *qname = v.decision.kind == RK_QUARANTINE ? v.arg : hold;
-	/* held: a rule may still refuse, discard or choose the quarantine, never let it out */
-	if (hold && (v.decision.kind == RK_NONE || v.decision.kind == RK_ACCEPT || v.decision.kind == RK_REDIRECT))
-		v.decision.kind = RK_QUARANTINE;
 	switch (v.decision.kind) {
 	case RK_REJECT:
 	case RK_DEFER:
@@ -427,9 +419,9 @@ static void chain_mode(const struct rules *rs, char **next)
 		 * queue-inject commits it to quarantine/NAME/ instead of new/:
 		 * this filter needs no write access to the queue (INSTALL).
 		 */
-		if (setenv("QUEUE_QUARANTINE", qname, 1) < 0)
+		if (setenv("QUEUE_QUARANTINE", v.arg, 1) < 0)
 			die_sys(QX_WRITE, "unable to set QUEUE_QUARANTINE");
-		log_line("event=quarantined id=%s quarantine=%s line=%zu from=<%s> rcpts=%zu", id, qname, v.line,
+		log_line("event=quarantined id=%s quarantine=%s line=%zu from=<%s> rcpts=%zu", id, v.arg, v.line,
 			 env.sender, env.nrcpt);
 		break;
 	case RK_REDIRECT:

@@ -876,27 +876,6 @@ static void submission_fixes(void *arg, unsigned seen, struct str *out)
 		str_catf(out, "Message-ID: <%s@%s>\n", c->id, c->me.s);
 }
 
-/*
- * A held message: QUARANTINE=NAME tells smtp-filter's chain mode to put it
- * into QUEUE/quarantine/NAME; a chain that does not start with smtp-filter
- * gets one in front, so no chain can let a held message out.
- */
-static char **hold_argv(char **argv)
-{
-	const char *base = strrchr(argv[0], '/');
-	if (strcmp(base ? base + 1 : argv[0], "smtp-filter") == 0)
-		return argv;
-	size_t n = 0;
-	while (argv[n])
-		n++;
-	char **v = xreallocarray(NULL, n + 3, sizeof *v);
-	v[0] = xstrdup("smtp-filter");
-	v[1] = xstrdup("--");
-	memcpy(v + 2, argv, (n + 1) * sizeof *v);
-	free(argv);
-	return v;
-}
-
 /* start the queue program for this message; 0, or -1 after replying 451 */
 static int message_start(struct conn *c, int bdat)
 {
@@ -908,9 +887,8 @@ static int message_start(struct conn *c, int bdat)
 	}
 	export("QUEUE_ID", c->id);
 	export_protocol(c); /* SMTPUTF8 is per message */
-	export("QUARANTINE", c->msg_fx.hold.len ? c->msg_fx.hold.s : NULL);
-	if (c->msg_fx.hold.len)
-		argv = hold_argv(argv);
+	/* a held message: queue-inject commits it to quarantine/NAME, never to new/ */
+	export("QUEUE_QUARANTINE", c->msg_fx.hold.len ? c->msg_fx.hold.s : NULL);
 	int r = chain_start(&c->chain, argv, (int)c->lim.queue_timeout * 1000);
 	if (r < 0)
 		log_line("event=reject id=%s reason=\"unable to run %s: %s\"", c->id, argv[0], strerror(errno));
@@ -1657,7 +1635,7 @@ int main(int argc, char **argv)
 	export("TLS_CIPHER", NULL);
 	export("AUTH_USER", NULL);
 	export("SPF_RESULT", NULL);
-	export("QUARANTINE", NULL);
+	export("QUEUE_QUARANTINE", NULL);
 	struct str why = STR_INIT;
 	if (policy_client_init(&c->policy, (int)c->lim.policy_timeout * 1000, &why) < 0) {
 		warn_msg("%s", why.s);

@@ -214,7 +214,7 @@ D
 	held=$(find "$QUEUE/quarantine/policyhold" -type f)
 	[ -n "$held" ] && grep -q '^Subject: held$' "$held"
 	grep -q "event=held id=.* quarantine=policyhold" "$LOG"
-	grep -q "prog=smtp-filter .*event=quarantined id=$(basename "$held") quarantine=policyhold" "$LOG"
+	grep -q "prog=queue-inject .*event=quarantined id=$(basename "$held") .*quarantine=policyhold" "$LOG"
 	# DISCARD: gone, logged
 	grep -q 'event=discarded id=.* from=<a@example.org> rcpts=1' "$LOG"
 	! grep -rqs '^Subject: dropped$' "$QUEUE"
@@ -307,15 +307,18 @@ A
 	! grep -q 'event=policy' "$LOG"
 }
 
-@test "smtp-filter's chain mode: QUARANTINE holds the message whatever the rules; a bad name is refused" {
+@test "a held message (QUEUE_QUARANTINE) stays held through smtp-filter whatever the rules; a bad name is refused" {
 	F=$FIXTURES/smtp-filter
-	export OUT=$BATS_TEST_TMPDIR/next QUEUE_ID=1795319418.240320.0028928
-	mkdir -p "$OUT"
-	QUARANTINE=suspect smtp-filter -- queue-inject <"$F/plain.eml" 1< <(printf 'Fa@example.org\0Tbob@example.test\0\0')
+	export QUEUE_ID=1795319418.240320.0028928
+	printf 'eom sender-domain = "example.org" accept\n' >"$CONF/rules"
+	QUEUE_QUARANTINE=suspect smtp-filter -- queue-inject <"$F/plain.eml" 1< <(printf 'Fa@example.org\0Tbob@example.test\0\0')
 	[ -z "$(ls "$QUEUE/new")" ]
 	held=$QUEUE/quarantine/suspect/$QUEUE_ID
 	[ -f "$held" ] && tail -c "$(wc -c <"$F/plain.eml")" "$held" | cmp - "$F/plain.eml"
-	run env QUARANTINE=../new smtp-filter -- "$F/dump-next" <"$F/plain.eml" 1< <(printf 'Fa@example.org\0Tbob@example.test\0\0')
-	[ "$status" -eq 91 ]
-	[ ! -e "$OUT/msg" ]
+	# not under run: it would take fd 1, where the envelope goes
+	rc=0
+	QUEUE_QUARANTINE=../new smtp-filter -- queue-inject <"$F/plain.eml" \
+		1< <(printf 'Fa@example.org\0Tbob@example.test\0\0') 2>/dev/null || rc=$?
+	[ "$rc" -eq 81 ]
+	[ -z "$(ls "$QUEUE/new")" ]
 }
