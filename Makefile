@@ -41,7 +41,9 @@ SCRIPTS  :=
 MANS     :=
 # the first rule in a build.mk must not become the default goal
 .DEFAULT_GOAL := all
-include $(sort $(wildcard */build.mk))
+# lib/build.mk first: the programs' build.mk test what it sets (MUSL_CC)
+include lib/build.mk
+include $(sort $(filter-out lib/build.mk,$(wildcard */build.mk)))
 
 all: $(PROGS)
 
@@ -69,7 +71,7 @@ check: all
 
 # Debian packages needed to build, test and run the demo instance.
 DEPS := build-essential pkg-config bats ucspi-tcp swaks python3 \
-	libtls-dev libcdb-dev tinycdb libldns-dev ldnsutils libspf2-dev \
+	libtls-dev tinycdb libldns-dev ldnsutils libspf2-dev \
 	libopendkim-dev python3-dkim iproute2 openssl systemd procps psmisc \
 	util-linux netcat-openbsd whois postfix clang libclang-rt-14-dev valgrind \
 	publicsuffix python3-spf python3-authheaders python3-nacl python3-yaml python3-dnspython \

@@ -19,7 +19,7 @@ FUZZ_SAN           := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS        := $(CSTD) $(filter-out -Werror,$(WARN)) -Wno-format-nonliteral -O1 -g -fno-omit-frame-pointer \
 		$(FUZZ_SAN) -fsanitize=fuzzer-no-link -Ilib -Ifuzz/common -MMD -MP
 # libraries lib/ objects may need; only those a harness uses are linked
-FUZZ_LIBS          := -Wl,--as-needed -lcdb -ltls -lldns
+FUZZ_LIBS          := -Wl,--as-needed -ltls -lldns
 
 FUZZ_ALL   := $(sort $(basename $(notdir $(wildcard fuzz/*.c))))
 FUZZ       ?= $(FUZZ_ALL)

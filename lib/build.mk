@@ -10,13 +10,15 @@
 # every message.  Hence two helpers:
 #
 #   $(call static_libs,L)  links the libraries L from their .a archives
-#       (no symbol binding at exec); glibc stays shared, since getpwnam
-#       needs its NSS modules.  Used by the programs that need libtls,
-#       ldns or tinycdb.
+#       (no symbol binding at exec); glibc stays shared.  Used by the
+#       programs that need libtls or ldns.
 #
 #   MUSL_CC, $(MUSL_LIB)   a program that needs only the C library (no NSS,
 #       no external library) is linked statically against musl, whose
-#       start-up does no CPUID: ~100 us per exec.  musl-out/ holds lib/
+#       start-up does no CPUID: ~100 us per exec.  musl resolves accounts
+#       (getpwnam) from /etc/passwd and, for the rest, through nscd: a site
+#       whose mail accounts come from LDAP or sssd runs nscd or unscd, or
+#       builds with MUSL_CC= (INSTALL).  musl-out/ holds lib/
 #       compiled again with musl-gcc, apart from the glibc objects.  Without
 #       musl-gcc (Debian: musl-tools) such a program is linked against glibc
 #       as usual.
@@ -26,10 +28,9 @@
 # heap and mappings are still randomized.  Neither helper changes a line of
 # the programs.  A statically linked program carries its own copy of the
 # libraries: rebuild after a security update of libssl, libcrypto, libtls,
-# ldns, tinycdb or musl.  SANITIZE=1 links everything dynamically against
-# glibc, as the sanitizer runtimes expect.  This file is read before
-# queue-inject/build.mk (the includes are sorted), which tests MUSL_CC as
-# it is read.
+# ldns or musl.  SANITIZE=1 links everything dynamically against
+# glibc, as the sanitizer runtimes expect.  The Makefile reads this file before
+# the programs' build.mk, which test MUSL_CC as they are read.
 ifeq ($(SANITIZE),1)
 static_libs   = $(1)
 MUSL_CC      :=
@@ -38,9 +39,10 @@ static_libs   = -Wl,-Bstatic $(1) -Wl,-Bdynamic
 MUSL_CC      ?= $(shell command -v musl-gcc 2>/dev/null)
 endif
 
-# lib/ objects that use nothing but the C library; extend as needed
-MUSL_LIB_OBJ := $(addprefix musl-out/lib/,alloc.o bio.o conf.o die.o durable.o envelope.o \
-	log.o privsep.o qid.o queue.o str.o)
+# lib/ files that need a library besides the C library; the rest is built
+# for musl too
+LIB_EXTERNAL := authres dkim dkimsign dmarc dns ruleauth spf tlsio
+MUSL_LIB_OBJ := $(patsubst %.c,musl-out/%.o,$(filter-out $(LIB_EXTERNAL:%=lib/%.c),$(LIB_SRC)))
 MUSL_LIB     := musl-out/libsluice.a
 
 musl-out/%.o: %.c .build-flags

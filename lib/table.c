@@ -1,15 +1,14 @@
 /*
  * table.c - lookup tables: NAME.cdb when it exists, else the text file NAME
- * (see table.h).  Kept apart from conf.c so programs that read no table
- * do not link tinycdb.
+ * (see table.h).
  */
-#include <cdb.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "cdb.h"
 #include "conf.h"
 #include "table.h"
 
@@ -18,26 +17,18 @@ static int lookup_cdb(const char *path, const char *key, struct str *value)
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? 2 : -1;
-	unsigned vlen = 0;
-	int r = cdb_seek(fd, key, (unsigned)strlen(key), &vlen);
+	int r = cdb_find(fd, key, strlen(key), value);
 	if (r > 0) {
-		str_copyb(value, "", 0);
-		str_ready(value, vlen);
-		if (cdb_bread(fd, value->s, vlen) < 0)
-			r = -1;
-		else {
-			value->len = vlen;
-			value->s[vlen] = '\0';
-			const char *v = value->s;
-			size_t n = value->len;
-			conf_trim(&v, &n);
-			memmove(value->s, v, n);
-			str_truncate(value, n);
-			r = 1;
-		}
+		const char *v = value->s;
+		size_t n = value->len;
+		conf_trim(&v, &n);
+		memmove(value->s, v, n);
+		str_truncate(value, n);
 	}
+	int saved = errno;
 	close(fd);
-	return r < 0 ? -1 : r;
+	errno = saved;
+	return r;
 }
 
 struct text_lookup {

@@ -1,4 +1,4 @@
 PROGS += smtp-filter/smtp-filter
 MANS  += smtp-filter/smtp-filter.8 smtp-filter/rules.5
 smtp-filter/smtp-filter: smtp-filter/smtp-filter.o $(LIB)
-	$(call link,$<,-lcdb -lspf2 -lopendkim -lldns)
+	$(call link,$<,-lspf2 -lopendkim -lldns)

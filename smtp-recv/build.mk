@@ -1,5 +1,5 @@
 PROGS += smtp-recv/smtp-recv
 MANS  += smtp-recv/smtp-recv.8
-# once per connection: libtls and tinycdb linked statically (lib/build.mk)
+# once per connection: libtls linked statically (lib/build.mk)
 smtp-recv/smtp-recv: smtp-recv/smtp-recv.o $(LIB)
-	$(call link,$<,$(call static_libs,-ltls -lssl -lcrypto -lcdb))
+	$(call link,$<,$(call static_libs,-ltls -lssl -lcrypto))
