@@ -42,7 +42,15 @@ endif
 # lib/ files that need a library besides the C library; the rest is built
 # for musl too
 LIB_EXTERNAL := authres dkim dkimsign dmarc dns ruleauth spf tlsio
-MUSL_LIB_OBJ := $(patsubst %.c,musl-out/%.o,$(filter-out $(LIB_EXTERNAL:%=lib/%.c),$(LIB_SRC)))
+# lib/ files only in the musl archive: tlsio_absent.c implements tlsio.h
+# without a TLS library (tlsio_available() is 0), so the musl smtp-recv
+# links and hands TLS to smtp-recv-tls (smtp-recv/build.mk).  The glibc
+# archive keeps tlsio.c alone: one definition of each symbol per archive.
+LIB_MUSL_ONLY := tlsio_absent
+LIB_SRC      := $(filter-out $(LIB_MUSL_ONLY:%=lib/%.c),$(LIB_SRC))
+LIB_OBJ      := $(LIB_SRC:.c=.o)
+MUSL_LIB_OBJ := $(patsubst %.c,musl-out/%.o,$(filter-out $(LIB_EXTERNAL:%=lib/%.c),$(LIB_SRC)) \
+		$(LIB_MUSL_ONLY:%=lib/%.c))
 MUSL_LIB     := musl-out/libsluice.a
 
 musl-out/%.o: %.c .build-flags
