@@ -1431,8 +1431,15 @@ static void cmd_starttls(struct conn *c, const char *arg)
 		reply_error(c, "502 5.5.1 STARTTLS not available");
 		return;
 	}
-	/* a transaction under way ends here, whatever the answer: smtp-recv-tls starts without one */
+	/*
+	 * A transaction under way ends here, and an authentication (only
+	 * possible in the clear with -U) is forgotten, whatever the answer:
+	 * after the handshake RFC 3207 4.2 discards them, and smtp-recv-tls,
+	 * which may answer 454, is handed neither.
+	 */
 	transaction_reset(c);
+	c->auth_user.len = 0;
+	export("AUTH_USER", NULL);
 	if (!tlsio_available()) {
 		tls_handover(c);
 		reply_error(c, "454 4.7.0 TLS not available due to temporary reason");

@@ -205,6 +205,49 @@ dialogue() {
 	wait_for 10 eval '! pgrep -f "$BATS_TEST_TMPDIR/policy" >/dev/null'
 }
 
+@test "a policy server on a unix socket: the same connection serves the session before and after STARTTLS" {
+	cat >"$BATS_TEST_TMPDIR/policy.py" <<-'PY'
+		import itertools, socket, sys, threading
+		path, out = sys.argv[1], sys.argv[2]
+		counter, lock = itertools.count(1), threading.Lock()
+		def serve(conn, n):
+		    f = conn.makefile("rb")
+		    attrs = {}
+		    for line in f:
+		        line = line.rstrip(b"\n").decode()
+		        if line:
+		            k, _, v = line.partition("=")
+		            attrs[k] = v
+		            continue
+		        with lock, open(out, "a") as o:
+		            o.write("%d %s %s\n" % (n, attrs.get("instance"), attrs.get("protocol_state")))
+		        conn.sendall(b"action=DUNNO\n\n")
+		        attrs = {}
+		s = socket.socket(socket.AF_UNIX)
+		s.bind(path)
+		s.listen(8)
+		while True:
+		    c, _ = s.accept()
+		    threading.Thread(target=serve, args=(c, next(counter)), daemon=True).start()
+	PY
+	bg_start python3 "$BATS_TEST_TMPDIR/policy.py" "$BATS_TEST_TMPDIR/policy.sock" "$BATS_TEST_TMPDIR/asked"
+	wait_for 10 test -S "$BATS_TEST_TMPDIR/policy.sock"
+	echo "unix:$BATS_TEST_TMPDIR/policy.sock" >"$CONF/policy"
+	recv_tcpserver
+	run dialogue 'EHLO client.example|250 ' 'STARTTLS|220 2.0.0' 'TLS' 'EHLO client.example|250 ' \
+		'MAIL FROM:<a@example.org>|250 2.1.0' 'RCPT TO:<bob@example.test>|250 2.1.5' 'DATA|354' \
+		'Subject: t\n\nx\n.|250 2.0.0 Ok: queued' 'QUIT|221'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	wait_for 10 one_queued
+	cat "$BATS_TEST_TMPDIR/asked"
+	inst=$(awk '$3 == "MAIL" { print $2 }' "$BATS_TEST_TMPDIR/asked")
+	grep -F " $inst " "$BATS_TEST_TMPDIR/asked" >"$BATS_TEST_TMPDIR/session"
+	[ "$(cut -d' ' -f3 "$BATS_TEST_TMPDIR/session" | tr '\n' ' ')" = 'CONNECT EHLO EHLO MAIL RCPT DATA END-OF-MESSAGE ' ]
+	[ "$(cut -d' ' -f1 "$BATS_TEST_TMPDIR/session" | sort -u | wc -l)" = 1 ] # one connection
+	refute grep -q 'event=policy .*result=failed' "$LOG"
+}
+
 @test "smtp-recv-tls -S trusts nothing it is handed: malformed state is 421, never a session" {
 	hand() { # hand STATE [VAR=value...]: smtp-recv-tls -S with that hand-over
 		local st=$1
