@@ -11,11 +11,14 @@
 #
 #   $(call static_libs,L)  links the libraries L from their .a archives
 #       (no symbol binding at exec); glibc stays shared.  Used by the
-#       programs that need libtls or ldns.
+#       programs that need libtls or ldns (smtp-recv-tls, deliver-remote).
 #
 #   MUSL_CC, $(MUSL_LIB)   a program that needs only the C library (no NSS,
 #       no external library) is linked statically against musl, whose
-#       start-up does no CPUID: ~100 us per exec.  musl resolves accounts
+#       start-up does no CPUID: ~100 us per exec.  smtp-recv is one: its
+#       musl build links tlsio_absent.c instead of libtls and execs
+#       smtp-recv-tls (glibc, static libtls) only for a connection that
+#       wants TLS (smtp-recv/build.mk).  musl resolves accounts
 #       (getpwnam) from /etc/passwd and, for the rest, through nscd: a site
 #       whose mail accounts come from LDAP or sssd runs nscd or unscd, or
 #       builds with MUSL_CC= (INSTALL).  musl-out/ holds lib/
