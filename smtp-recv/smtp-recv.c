@@ -17,8 +17,10 @@
  * lib/build.mk) so the plain connection costs little, and smtp-recv-tls
  * with libtls.  Where TLS is wanted, smtp-recv execs smtp-recv-tls in the
  * same process: at once for -t, at STARTTLS with the session's state
- * handed over (tls_handover, handover_take).  AUTH (RFC 4954) asks a checkpassword program
- * (lib/checkpw.c); submission mode (-s, RFC 6409) requires it before MAIL.
+ * handed over (tls_handover, handover_take).
+ *
+ * AUTH (RFC 4954) asks a checkpassword program (lib/checkpw.c);
+ * submission mode (-s, RFC 6409) requires it before MAIL.
  *
  * A policy server (Postfix's delegation protocol, lib/policy_client.c) is
  * asked at the stages marked "policy:"; its refusals go out as they are,
