@@ -169,6 +169,19 @@ void bio_drop(struct bio *b)
 	b->pos = b->len = 0;
 }
 
+int bio_preload(struct bio *b, const void *data, size_t n)
+{
+	if (b->pos != b->len || n > b->cap) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (n)
+		memcpy(b->buf, data, n);
+	b->pos = 0;
+	b->len = n;
+	return 0;
+}
+
 ssize_t bio_read(struct bio *b, void *buf, size_t n)
 {
 	if (b->pos == b->len) {

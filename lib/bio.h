@@ -45,6 +45,12 @@ size_t bio_buffered(const struct bio *b);   /* bytes waiting in the buffer */
 const char *bio_peek(const struct bio *b);  /* pointer to those bytes */
 void bio_skip(struct bio *b, size_t n);     /* consume n buffered bytes */
 void bio_drop(struct bio *b);               /* forget everything buffered */
+/*
+ * put n bytes read earlier (by another process image of the same session)
+ * in front of an empty buffer; 0, or -1 (EINVAL) when they do not fit or
+ * something is buffered already
+ */
+int bio_preload(struct bio *b, const void *data, size_t n);
 ssize_t bio_read(struct bio *b, void *buf, size_t n);
 /*
  * Read through the next LF into line (LF included, nothing stripped).

@@ -11,11 +11,14 @@
 #
 #   $(call static_libs,L)  links the libraries L from their .a archives
 #       (no symbol binding at exec); glibc stays shared.  Used by the
-#       programs that need libtls or ldns.
+#       programs that need libtls or ldns (smtp-recv-tls, deliver-remote).
 #
 #   MUSL_CC, $(MUSL_LIB)   a program that needs only the C library (no NSS,
 #       no external library) is linked statically against musl, whose
-#       start-up does no CPUID: ~100 us per exec.  musl resolves accounts
+#       start-up does no CPUID: ~100 us per exec.  smtp-recv is one: its
+#       musl build links tlsio_absent.c instead of libtls and execs
+#       smtp-recv-tls (glibc, static libtls) only for a connection that
+#       wants TLS (smtp-recv/build.mk).  musl resolves accounts
 #       (getpwnam) from /etc/passwd and, for the rest, through nscd: a site
 #       whose mail accounts come from LDAP or sssd runs nscd or unscd, or
 #       builds with MUSL_CC= (INSTALL).  musl-out/ holds lib/
@@ -42,7 +45,15 @@ endif
 # lib/ files that need a library besides the C library; the rest is built
 # for musl too
 LIB_EXTERNAL := authres dkim dkimsign dmarc dns ruleauth spf tlsio
-MUSL_LIB_OBJ := $(patsubst %.c,musl-out/%.o,$(filter-out $(LIB_EXTERNAL:%=lib/%.c),$(LIB_SRC)))
+# lib/ files only in the musl archive: tlsio_absent.c implements tlsio.h
+# without a TLS library (tlsio_available() is 0), so the musl smtp-recv
+# links and hands TLS to smtp-recv-tls (smtp-recv/build.mk).  The glibc
+# archive keeps tlsio.c alone: one definition of each symbol per archive.
+LIB_MUSL_ONLY := tlsio_absent
+LIB_SRC      := $(filter-out $(LIB_MUSL_ONLY:%=lib/%.c),$(LIB_SRC))
+LIB_OBJ      := $(LIB_SRC:.c=.o)
+MUSL_LIB_OBJ := $(patsubst %.c,musl-out/%.o,$(filter-out $(LIB_EXTERNAL:%=lib/%.c),$(LIB_SRC)) \
+		$(LIB_MUSL_ONLY:%=lib/%.c))
 MUSL_LIB     := musl-out/libsluice.a
 
 musl-out/%.o: %.c .build-flags

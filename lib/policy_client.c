@@ -12,8 +12,10 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "addr.h"
@@ -223,6 +225,90 @@ void policy_client_close(struct policy_client *pc)
 	child_argv_free(pc->argv);
 	pc->argv = NULL;
 	str_free(&pc->socket);
+}
+
+/* ---- the session continued by another program image ---- */
+
+static int set_cloexec(int fd, int on)
+{
+	int fl = fcntl(fd, F_GETFD);
+	if (fl < 0)
+		return -1;
+	return fcntl(fd, F_SETFD, on ? fl | FD_CLOEXEC : fl & ~FD_CLOEXEC);
+}
+
+int policy_client_inherit(struct policy_client *pc, int on, struct str *spec)
+{
+	if (pc->rfd >= 0 && (set_cloexec(pc->rfd, !on) < 0 || set_cloexec(pc->wfd, !on) < 0))
+		return -1;
+	if (!on)
+		return 0;
+	if (pc->broken)
+		str_copys(spec, "x");
+	else if (pc->rfd < 0)
+		str_copys(spec, "-");
+	else {
+		str_copyb(spec, "", 0);
+		str_catf(spec, "%ld:%d:%d", (long)pc->pid, pc->rfd, pc->wfd);
+	}
+	return 0;
+}
+
+/* a descriptor number from spec: 3 up to 65535 */
+static int spec_fd(const char *s, size_t n, int *fd)
+{
+	unsigned long long v;
+	if (!scan_ull(s, n, &v) || v < 3 || v > 65535)
+		return -1;
+	*fd = (int)v;
+	return 0;
+}
+
+/* is fd open for mode (O_RDONLY, O_WRONLY, O_RDWR) and of file type type */
+static int fd_is(int fd, int mode, mode_t type)
+{
+	struct stat st;
+	int fl = fcntl(fd, F_GETFL);
+	return fl >= 0 && (fl & O_ACCMODE) == mode && fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == type;
+}
+
+int policy_client_adopt(struct policy_client *pc, const char *spec, struct str *why)
+{
+	if (strcmp(spec, "-") == 0)
+		return 0;
+	if (strcmp(spec, "x") == 0) {
+		pc->broken = 1;
+		return 0;
+	}
+	const char *c1 = strchr(spec, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+	unsigned long long pid;
+	int rfd, wfd;
+	if (!c2 || !scan_ull(spec, (size_t)(c1 - spec), &pid) || pid > 4194304 ||
+	    spec_fd(c1 + 1, (size_t)(c2 - c1 - 1), &rfd) < 0 || spec_fd(c2 + 1, strlen(c2 + 1), &wfd) < 0) {
+		str_copys(why, "malformed policy hand-over");
+		return -1;
+	}
+	int status;
+	if (pc->socket.len) {
+		if (pid != 0 || rfd != wfd || !fd_is(rfd, O_RDWR, S_IFSOCK)) {
+			str_copys(why, "policy hand-over is not a socket connection");
+			return -1;
+		}
+	} else if (!pc->argv || pid < 2 || rfd == wfd || !fd_is(rfd, O_RDONLY, S_IFIFO) ||
+		   !fd_is(wfd, O_WRONLY, S_IFIFO) || waitpid((pid_t)pid, &status, WNOHANG) != 0) {
+		/* waitpid 0: a child of ours, still running */
+		str_copys(why, "policy hand-over is not a running coprocess on two pipes");
+		return -1;
+	}
+	if (set_cloexec(rfd, 1) < 0 || set_cloexec(wfd, 1) < 0) {
+		str_catf(why, "unable to set close-on-exec: %s", strerror(errno));
+		return -1;
+	}
+	pc->pid = (pid_t)pid;
+	pc->rfd = rfd;
+	pc->wfd = wfd;
+	bio_init(&pc->in, pc->rfd, 4096, pc->timeout_ms);
+	return 0;
 }
 
 /* ---- applying the action ---- */

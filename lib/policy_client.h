@@ -83,6 +83,21 @@ void policy_effects_free(struct policy_effects *fx);
 int policy_decide(const char *action, const char *own, struct policy_effects *fx, struct str *reply,
 		  const char **out, struct str *why);
 
+/*
+ * The same session continued by another program image (smtp-recv's exec
+ * of smtp-recv-tls at STARTTLS, in the same process): the coprocess or
+ * socket connection goes on, with whatever the server remembers of the
+ * session.  policy_client_inherit(pc, 1, spec) lets the descriptors
+ * survive exec and describes them in spec: "-" (nothing started yet), "x"
+ * (broken) or "PID:RFD:WFD" (PID 0 for a socket); (pc, 0, NULL) undoes it
+ * when the exec failed.  0, or -1 with errno.  In the new image, after
+ * policy_client_init, policy_client_adopt takes spec, checking that it
+ * names what the configuration says (a running child of ours on two
+ * pipes, or a connected socket) and nothing else; 0, or -1 with why.
+ */
+int policy_client_inherit(struct policy_client *pc, int on, struct str *spec);
+int policy_client_adopt(struct policy_client *pc, const char *spec, struct str *why);
+
 /* end the session: close, and reap the coprocess (killed if it lingers) */
 void policy_client_close(struct policy_client *pc);
 

@@ -10,7 +10,11 @@
  * STARTTLS command-injection attack, CVE-2011-0411): tlsio_attach does so.
  *
  * Only programs that speak TLS link this file (and -ltls), since an exec of
- * a binary linked with libcrypto costs several times a plain one.
+ * a binary linked with libcrypto costs several times a plain one.  Two
+ * files implement this header, chosen at link time: tlsio.c (libtls) and
+ * tlsio_absent.c (no TLS library: tlsio_available() is 0, every set-up
+ * fails), which the musl build of smtp-recv links; that program hands a
+ * connection that wants TLS to its TLS image (smtp-recv(8)).
  */
 #ifndef SLUICE_TLSIO_H
 #define SLUICE_TLSIO_H
@@ -32,6 +36,9 @@ struct tlsio_client_opts {
 	const char *protocols;  /* libtls syntax; NULL: TLSIO_PROTOCOLS */
 	const char *ciphers;    /* libtls syntax; NULL: TLSIO_CIPHERS */
 };
+
+/* 1: TLS is linked into this program; 0: tlsio_absent.c, nothing works */
+int tlsio_available(void);
 
 /*
  * Client handshake on the connection fd within timeout_ms.  NULL with the

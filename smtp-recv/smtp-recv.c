@@ -12,8 +12,15 @@
  *
  * TLS (RFC 3207 STARTTLS, RFC 8314 implicit TLS with -t) slides libtls
  * under the same buffers (lib/tlsio.c); what was buffered before the
- * handshake is thrown away.  AUTH (RFC 4954) asks a checkpassword program
- * (lib/checkpw.c); submission mode (-s, RFC 6409) requires it before MAIL.
+ * handshake is thrown away.  This file is linked twice: smtp-recv, built
+ * without a TLS library (lib/tlsio_absent.c, statically against musl,
+ * lib/build.mk) so the plain connection costs little, and smtp-recv-tls
+ * with libtls.  Where TLS is wanted, smtp-recv execs smtp-recv-tls in the
+ * same process: at once for -t, at STARTTLS with the session's state
+ * handed over (tls_handover, handover_take).
+ *
+ * AUTH (RFC 4954) asks a checkpassword program (lib/checkpw.c);
+ * submission mode (-s, RFC 6409) requires it before MAIL.
  *
  * A policy server (Postfix's delegation protocol, lib/policy_client.c) is
  * asked at the stages marked "policy:"; its refusals go out as they are,
@@ -24,6 +31,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -73,6 +81,7 @@ struct mode {
 	int submission;     /* -s: AUTH required before MAIL (RFC 6409) */
 	int implicit_tls;   /* -t: TLS from the first octet (RFC 8314, port 465) */
 	int insecure_auth;  /* -U: AUTH offered without TLS (unsafe; loopback and tests) */
+	int handover;       /* -S: smtp-recv-tls taking over at STARTTLS (handover_take) */
 };
 
 struct conn {
@@ -101,6 +110,8 @@ struct conn {
 	char instance[QID_SIZE];        /* the policy protocol's "instance": this connection */
 	struct policy_effects conn_fx, helo_fx, msg_fx;
 	struct str policy_reply;        /* a refusal built from the policy's action */
+	struct str policy_action;       /* the action policy_check applied last; empty: none */
+	struct str conn_action, helo_action; /* CONNECT's and HELO's, for the TLS hand-over */
 	int refused;                    /* refused at CONNECT: only QUIT is answered */
 
 	/* the mail transaction */
@@ -489,6 +500,7 @@ static void policy_request(struct conn *c, const char *state, const char *rcpt, 
 static const char *policy_check(struct conn *c, const char *state, const char *rcpt, const char *own,
 				struct policy_effects *fx)
 {
+	str_copyb(&c->policy_action, "", 0);
 	if (!policy_client_wants(&c->policy, state))
 		return own;
 	struct policy_req req = POLICY_REQ_INIT;
@@ -498,6 +510,8 @@ static const char *policy_check(struct conn *c, const char *state, const char *r
 	int r = policy_client_ask(&c->policy, &req, &action, &why);
 	if (r == 0)
 		r = policy_decide(action.s, own, fx, &c->policy_reply, &out, &why);
+	if (r == 0 && !out)
+		str_copyb(&c->policy_action, action.s, action.len);
 	if (r < 0) {
 		log_line("event=policy stage=%s id=%s result=failed reason=\"%s\"", state, c->id[0] ? c->id : "-",
 			 str_c(&why));
@@ -570,6 +584,7 @@ static void greet(struct conn *c, const char *arg, int esmtp)
 		reply_error(c, "%s", no);
 		return;
 	}
+	str_copyb(&c->helo_action, str_c(&c->policy_action), c->policy_action.len);
 	export("HELO", c->helo.s);
 	export_protocol(c);
 	log_line("event=helo remote=%s helo=%s protocol=%s", c->remote_ip, c->helo.s, getenv("PROTOCOL"));
@@ -1296,6 +1311,114 @@ static void session_reset(struct conn *c)
 	export("AUTH_USER", NULL);
 }
 
+/*
+ * STARTTLS where TLS is linked in: 454 and the session goes on in plain
+ * text, or 220 and the handshake, after which the client starts afresh
+ */
+static void starttls(struct conn *c)
+{
+	if (tls_load(c) < 0) {
+		reply_error(c, "454 4.7.0 TLS not available due to temporary reason");
+		return;
+	}
+	/* the reply goes out in the clear, before libtls owns the fds */
+	reply(c, "220 2.0.0 Ready to start TLS");
+	flush(c);
+	if (tls_handshake(c) < 0)
+		finish(c, "tls-failed"); /* mid-handshake: no SMTP can follow */
+	session_reset(c);
+}
+
+/* ---- the TLS image, smtp-recv-tls (smtp-recv(8) FILES) ---- */
+
+#define TLS_IMAGE "smtp-recv-tls"
+
+/*
+ * What crosses the exec at STARTTLS, all in the environment (the client's
+ * octets never show in ps), read and checked by handover_take.  The
+ * CONNECT stage, the greeting and the connect log are done; what is left
+ * is what a 454 must not lose: the greeting (HELO and its kind), the error
+ * counters, the policy session and what its CONNECT and HELO answers asked
+ * for, and the input pipelined after STARTTLS (dropped under TLS, as ever;
+ * read after a 454).  The environment is the one smtp-recv was given,
+ * plus these; smtp-recv-tls trusts them no more than that.
+ */
+static const char *const handover_vars[] = { "SMTP_RECV_STARTTLS", "SMTP_RECV_PENDING",
+					     "SMTP_RECV_CONNECT_ACTION", "SMTP_RECV_HELO_ACTION" };
+
+/* smtp-recv-tls is installed beside smtp-recv: the directory of /proc/self/exe */
+static int tls_image(struct str *path)
+{
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self);
+	if (n < 0)
+		return -1;
+	const char *slash = memrchr(self, '/', (size_t)n);
+	if ((size_t)n >= sizeof self || !slash) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	str_copyb(path, self, (size_t)(slash + 1 - self));
+	str_cats(path, TLS_IMAGE);
+	return 0;
+}
+
+/*
+ * exec smtp-recv-tls with this instance's options and -t (implicit TLS)
+ * or -S (the STARTTLS hand-over); returns only on failure, with why set
+ */
+static void exec_tls_image(const struct conn *c, const char *how, struct str *why)
+{
+	struct str path = STR_INIT;
+	if (tls_image(&path) < 0) {
+		str_catf(why, "unable to find %s: %s", TLS_IMAGE, strerror(errno));
+		return;
+	}
+	char *argv[5];
+	size_t n = 0;
+	argv[n++] = TLS_IMAGE;
+	argv[n++] = (char *)how;
+	if (c->mode.submission)
+		argv[n++] = "-s";
+	if (c->mode.insecure_auth)
+		argv[n++] = "-U";
+	argv[n] = NULL;
+	execv(path.s, argv);
+	str_catf(why, "unable to run %s: %s", path.s, strerror(errno));
+	str_free(&path);
+}
+
+/* STARTTLS without TLS linked in: on to smtp-recv-tls; back only if that failed (logged) */
+static void tls_handover(struct conn *c)
+{
+	struct str v = STR_INIT, why = STR_INIT;
+	if (policy_client_inherit(&c->policy, 1, &v) < 0) {
+		(void)policy_client_inherit(&c->policy, 0, NULL);
+		log_line("event=tls result=unavailable reason=\"unable to pass on the policy connection: %s\"",
+			 strerror(errno));
+		str_free(&v);
+		return;
+	}
+	struct str state = STR_INIT;
+	str_catf(&state, "%s %d %lu %lu %lu %lu %s", c->instance, c->esmtp, c->errors, c->auth_failures,
+		 c->messages, c->rcpts, v.s);
+	export("SMTP_RECV_STARTTLS", state.s);
+	str_copyb(&v, "", 0);
+	base64_encode(bio_peek(&c->in), bio_buffered(&c->in), &v);
+	export("SMTP_RECV_PENDING", str_c(&v));
+	export("SMTP_RECV_CONNECT_ACTION", str_c(&c->conn_action));
+	export("SMTP_RECV_HELO_ACTION", str_c(&c->helo_action));
+	flush(c); /* replies to what came before STARTTLS */
+	exec_tls_image(c, "-S", &why);
+	(void)policy_client_inherit(&c->policy, 0, NULL);
+	for (size_t i = 0; i < sizeof handover_vars / sizeof handover_vars[0]; i++)
+		export(handover_vars[i], NULL);
+	log_line("event=tls result=unavailable reason=\"%s\"", why.s);
+	str_free(&state);
+	str_free(&v);
+	str_free(&why);
+}
+
 static void cmd_starttls(struct conn *c, const char *arg)
 {
 	if (*arg) {
@@ -1310,16 +1433,101 @@ static void cmd_starttls(struct conn *c, const char *arg)
 		reply_error(c, "502 5.5.1 STARTTLS not available");
 		return;
 	}
-	if (tls_load(c) < 0) {
+	/*
+	 * A transaction under way ends here, and an authentication (only
+	 * possible in the clear with -U) is forgotten, whatever the answer:
+	 * after the handshake RFC 3207 4.2 discards them, and smtp-recv-tls,
+	 * which may answer 454, is handed neither.
+	 */
+	transaction_reset(c);
+	c->auth_user.len = 0;
+	export("AUTH_USER", NULL);
+	if (!tlsio_available()) {
+		tls_handover(c);
 		reply_error(c, "454 4.7.0 TLS not available due to temporary reason");
 		return;
 	}
-	/* the reply goes out in the clear, before libtls owns the fds */
-	reply(c, "220 2.0.0 Ready to start TLS");
-	flush(c);
-	if (tls_handshake(c) < 0)
-		finish(c, "tls-failed"); /* mid-handshake: no SMTP can follow */
-	session_reset(c);
+	starttls(c);
+}
+
+/* a policy action handed over: applied again, as it was the first time */
+static int handover_action(struct conn *c, const char *name, struct policy_effects *fx, struct str *keep)
+{
+	const char *a = getenv(name), *out = NULL;
+	struct str why = STR_INIT;
+	if (!a || !*a)
+		return 0;
+	int ok = strlen(a) < POLICY_LINE_MAX && policy_decide(a, NULL, fx, &c->policy_reply, &out, &why) == 0 && !out;
+	str_free(&why);
+	str_copys(keep, a);
+	return ok ? 0 : -1;
+}
+
+/* the session state smtp-recv handed over (tls_handover); NULL, or what is wrong with it */
+static const char *handover_parse(struct conn *c, struct str *policy_spec)
+{
+	const char *st = getenv("SMTP_RECV_STARTTLS");
+	char buf[160], *f[8], *save = NULL;
+	size_t n = 0;
+	if (!st || strlen(st) >= sizeof buf)
+		return "SMTP_RECV_STARTTLS missing or too long";
+	memcpy(buf, st, strlen(st) + 1);
+	for (char *t = strtok_r(buf, " ", &save); t && n < 8; t = strtok_r(NULL, " ", &save))
+		f[n++] = t;
+	unsigned long long v[5];
+	if (n != 7 || !qid_valid(f[0]) || strlen(f[0]) != QID_LEN || strlen(f[6]) > 40)
+		return "SMTP_RECV_STARTTLS malformed";
+	for (size_t i = 0; i < 5; i++)
+		if (!scan_ull(f[1 + i], strlen(f[1 + i]), &v[i]) || v[i] > ULONG_MAX)
+			return "SMTP_RECV_STARTTLS malformed";
+	if (v[0] > 2 || v[1] >= c->lim.errors || v[2] >= c->lim.auth_failures)
+		return "SMTP_RECV_STARTTLS out of range";
+	memcpy(c->instance, f[0], QID_SIZE);
+	c->esmtp = (int)v[0];
+	c->errors = (unsigned long)v[1];
+	c->auth_failures = (unsigned long)v[2];
+	c->messages = (unsigned long)v[3];
+	c->rcpts = (unsigned long)v[4];
+	str_copys(policy_spec, f[6]);
+	const char *helo = getenv("HELO");
+	if (c->esmtp) {
+		if (!helo || strlen(helo) + 7 > c->lim.cmdline || !smtp_helo_ok(helo))
+			return "HELO missing or invalid";
+		str_copys(&c->helo, helo);
+	}
+	const char *pending = getenv("SMTP_RECV_PENDING");
+	if (pending && *pending) {
+		struct str raw = STR_INIT;
+		size_t len = strlen(pending);
+		int ok = len <= (c->in.cap + 2) / 3 * 4 && base64_decode(pending, len, &raw) &&
+			 bio_preload(&c->in, raw.s, raw.len) == 0;
+		str_free(&raw);
+		if (!ok)
+			return "SMTP_RECV_PENDING invalid or too long";
+	}
+	if (handover_action(c, "SMTP_RECV_CONNECT_ACTION", &c->conn_fx, &c->conn_action) < 0 ||
+	    handover_action(c, "SMTP_RECV_HELO_ACTION", &c->helo_fx, &c->helo_action) < 0)
+		return "policy action invalid";
+	return NULL;
+}
+
+/* a hand-over smtp-recv-tls will not take: the client hears 421 */
+static void __attribute__((noreturn)) handover_refused(const char *why)
+{
+	log_line("event=tls result=failed reason=\"STARTTLS hand-over refused: %s\"", why);
+	static const char msg[] = "421 4.3.0 Temporary failure, try again later\r\n";
+	(void)fd_write_all(1, msg, sizeof msg - 1);
+	_exit(EXIT_USAGE);
+}
+
+/* smtp-recv-tls -S: take the session over (or refuse to); the variables are gone after */
+static void handover_take(struct conn *c, struct str *policy_spec)
+{
+	const char *bad = handover_parse(c, policy_spec);
+	for (size_t i = 0; i < sizeof handover_vars / sizeof handover_vars[0]; i++)
+		export(handover_vars[i], NULL);
+	if (bad)
+		handover_refused(bad);
 }
 
 /* ---- AUTH (RFC 4954) ---- */
@@ -1592,6 +1800,24 @@ static void command(struct conn *c, struct str *line)
 	reply_error(c, "500 5.5.2 Unknown command");
 }
 
+/* the commands, until the session ends; handover: smtp-recv-tls -S, at STARTTLS */
+static void __attribute__((noreturn)) session_loop(struct conn *c, int handover)
+{
+	struct str line = STR_INIT;
+	if (handover)
+		starttls(c);
+	for (;;) {
+		if (c->errors >= c->lim.errors) {
+			reply(c, "421 4.7.0 %s Too many errors, closing connection", c->me.s);
+			finish(c, "errors");
+		}
+		/* RFC 2920: flush only when no further command is already here */
+		if (!memchr(bio_peek(&c->in), '\n', bio_buffered(&c->in)))
+			flush(c);
+		command(c, &line);
+	}
+}
+
 static void __attribute__((noreturn)) usage(void)
 {
 	fprintf(stderr, "usage: smtp-recv [-s] [-t] [-U] (fd 0/1: an SMTP connection)\n");
@@ -1603,8 +1829,10 @@ int main(int argc, char **argv)
 	static struct conn conn;
 	struct conn *c = &conn;
 	int opt;
-	while ((opt = getopt(argc, argv, "stU")) != -1) {
-		if (opt == 's')
+	while ((opt = getopt(argc, argv, "SstU")) != -1) {
+		if (opt == 'S')
+			c->mode.handover = 1;
+		else if (opt == 's')
 			c->mode.submission = 1;
 		else if (opt == 't')
 			c->mode.implicit_tls = 1;
@@ -1613,13 +1841,25 @@ int main(int argc, char **argv)
 		else
 			usage();
 	}
-	if (optind != argc)
+	/* -S is for smtp-recv-tls only: where TLS is missing it would exec itself again */
+	if (optind != argc || (c->mode.handover && (c->mode.implicit_tls || !tlsio_available())))
 		usage();
+	if (c->mode.implicit_tls && !tlsio_available()) {
+		/* RFC 8314: TLS from the first octet, so the TLS image from the start */
+		struct str why = STR_INIT;
+		exec_tls_image(c, "-t", &why);
+		die(EXIT_SYS, "%s", why.s);
+	}
 	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
 		die_sys(EXIT_SYS, "unable to ignore SIGPIPE");
 	read_config(c);
 	bio_init(&c->in, 0, 65536, (int)c->lim.timeout * 1000);
 	bio_init(&c->out, 1, 16384, (int)c->lim.timeout * 1000);
+	struct str policy_spec = STR_INIT;
+	if (c->mode.handover)
+		handover_take(c, &policy_spec);
+	for (size_t i = 0; i < sizeof handover_vars / sizeof handover_vars[0]; i++)
+		export(handover_vars[i], NULL); /* never on to the queue program */
 	find_addresses(c);
 	c->relay = getenv("RELAYCLIENT") != NULL;
 	export("REMOTE_IP", c->remote_ip);
@@ -1636,6 +1876,10 @@ int main(int argc, char **argv)
 	export("AUTH_USER", NULL);
 	export("SPF_RESULT", NULL);
 	export("QUEUE_QUARANTINE", NULL);
+	if (c->esmtp) { /* handed over with the greeting done */
+		export("HELO", c->helo.s);
+		export_protocol(c);
+	}
 	struct str why = STR_INIT;
 	if (policy_client_init(&c->policy, (int)c->lim.policy_timeout * 1000, &why) < 0) {
 		warn_msg("%s", why.s);
@@ -1643,7 +1887,12 @@ int main(int argc, char **argv)
 		(void)fd_write_all(1, msg, sizeof msg - 1);
 		_exit(EXIT_SYS);
 	}
+	if (c->mode.handover && policy_client_adopt(&c->policy, policy_spec.s, &why) < 0)
+		handover_refused(why.s);
 	str_free(&why);
+	str_free(&policy_spec);
+	if (c->mode.handover)
+		session_loop(c, 1);
 	qid_make(c->instance);
 	log_line("event=connect remote=%s port=%s local=%s:%s host=%s relay=%s mode=%s%s",
 		 c->remote_ip[0] ? c->remote_ip : "unknown", c->remote_port[0] ? c->remote_port : "-",
@@ -1661,17 +1910,9 @@ int main(int argc, char **argv)
 	const char *no = policy_check(c, "CONNECT", NULL, NULL, &c->conn_fx);
 	if (no)
 		connect_refused(c, no);
-	else
+	else {
+		str_copyb(&c->conn_action, str_c(&c->policy_action), c->policy_action.len);
 		reply(c, "220 %s ESMTP sluice", c->me.s);
-	struct str line = STR_INIT;
-	for (;;) {
-		/* RFC 2920: flush only when no further command is already here */
-		if (!memchr(bio_peek(&c->in), '\n', bio_buffered(&c->in)))
-			flush(c);
-		command(c, &line);
-		if (c->errors >= c->lim.errors) {
-			reply(c, "421 4.7.0 %s Too many errors, closing connection", c->me.s);
-			finish(c, "errors");
-		}
 	}
+	session_loop(c, 0);
 }

@@ -267,21 +267,25 @@ session() {
 	# -o all: install what is built, never rebuild it (a sanitized suite stays sanitized)
 	make -C "$TOP" -s -o all install PREFIX="$T" SYSCONF="$T/etc" QUEUEDIR="$T/q" >/dev/null
 	U=$T/lib/systemd/system
-	for s in smtp:25: submission:587:' -s' submissions:465:' -s -t'; do
-		IFS=: read -r name port opts <<-X
+	# smtp-recv execs smtp-recv-tls from its own directory
+	[ -x "$T/sbin/smtp-recv" ] && [ -x "$T/sbin/smtp-recv-tls" ]
+	[ -f "$T/share/man/man8/smtp-recv-tls.8" ]
+	# 465: smtp-recv-tls itself (every session there needs TLS)
+	for s in smtp:25::smtp-recv submission:587:' -s':smtp-recv submissions:465:' -s -t':smtp-recv-tls; do
+		IFS=: read -r name port opts prog <<-X
 			$s
 		X
 		grep -qx "ListenStream=$port" "$U/sluice-$name.socket"
 		grep -qx 'Accept=yes' "$U/sluice-$name.socket"
 		grep -Eqx 'MaxConnections(PerSource)?=[0-9]+' "$U/sluice-$name.socket"
-		grep -qx "ExecStart=$T/sbin/smtp-recv$opts" "$U/sluice-$name@.service"
+		grep -qx "ExecStart=$T/sbin/$prog$opts" "$U/sluice-$name@.service"
 		grep -qx 'StandardError=journal' "$U/sluice-$name@.service"
 		systemd-analyze verify --man=no "$U/sluice-$name.socket" "$U/sluice-$name@.service"
 		r=$T/share/sluice/service/sluice-$name/run
 		[ -x "$r" ]
 		sh -n "$r"
 		grep -Eq "tcpserver -v -c [0-9]+ .* 0 $port \\\\$" "$r"
-		grep -qx "	$T/sbin/smtp-recv$opts" "$r"
+		grep -qx "	$T/sbin/$prog$opts" "$r"
 	done
 }
 

@@ -40,3 +40,24 @@ show_log() {
 	[ "$status" -eq 54 ] || { show_log; false; }
 	[ -z "$(queued_files)" ]
 }
+
+@test "smtp-recv-tls: a STARTTLS hand-over answered 454, then a message in the clear, valgrind clean" {
+	# smtp-recv itself is static musl (lib/build.mk), which valgrind cannot
+	# follow; smtp-recv-tls is the same program on glibc
+	sluice_users bob@example.test
+	echo 'not a certificate' >"$CONF/bad.pem"
+	echo bad.pem >"$CONF/tls-cert"
+	echo bad.pem >"$CONF/tls-key"
+	# what smtp-recv read after STARTTLS, handed over with the session
+	pending=$(printf 'NOOP\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<bob@example.test>\r\n' | base64 -w0)
+	export SMTP_RECV_STARTTLS='1795312345.004211.0031337 2 0 0 0 0 -' HELO=client.example \
+		SMTP_RECV_PENDING="$pending"
+	vg_tls() { under_valgrind "$TOP/smtp-recv/smtp-recv-tls" -S 2>"$BATS_TEST_TMPDIR/err"; }
+	run vg_tls < <(printf 'DATA\r\nSubject: t\r\n\r\nhi\r\n.\r\nQUIT\r\n')
+	echo "$output"
+	[ "$status" -eq 0 ] || { show_log; false; }
+	[[ "$output" == *$'454 4.7.0 TLS not available due to temporary reason\r\n250 2.0.0 Ok\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 '* ]]
+	[ "$(queued_files | wc -l)" = 1 ]
+	grep -q '^Received: from client\.example$' "$(queued_files)"
+	grep -q 'event=tls result=unavailable' "$BATS_TEST_TMPDIR/err"
+}
