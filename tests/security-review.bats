@@ -85,3 +85,52 @@ expect() {
 	[ "$status" -eq 1 ]
 	[ "$output" = "$CONF/rules:1: bad regular expression /^(.*)(.*)\\2\\1$/: back-references are not allowed (no bound on matching time)" ]
 }
+
+@test "deliver-local as root: a symbolic link anywhere on a mailbox's path is refused, nothing is written through it" {
+	# a users mailbox without an owner, delivered as root (queue owned by root);
+	# the user owns a directory on the way and swaps a part of it for a link
+	printf 'example.test\n' >"$CONF/locals"
+	victim=$BATS_TEST_TMPDIR/etc
+	home=$BATS_TEST_TMPDIR/home/u
+	mkdir -p "$victim" "$home/mail"
+	cat >"$CONF/users" <<-EOF2
+		md@example.test  $home/mail/Maildir/
+		mb@example.test  $home/mail/mbox
+		hl@example.test  $home/hard.mbox
+		ok@example.test  $home/mail/good/
+	EOF2
+	printf 'Subject: s\n\nbody\n' >"$BATS_TEST_TMPDIR/msg"
+	dl() { deliver-local a@example.org "$1" <"$BATS_TEST_TMPDIR/msg" 2>/dev/null; }
+	# without a link it works
+	run dl ok@example.test
+	[ "$status" -eq 0 ]
+	[ "$(ls "$home/mail/good/new" | wc -l)" = 1 ]
+	mv "$home/mail" "$home/mail.old"
+	ln -s "$victim" "$home/mail"
+	run dl md@example.test
+	[ "$status" -eq 111 ]
+	[ "$output" = "4.3.0 refusing a symbolic link on the path to $home/mail/Maildir/: delivering as root, no link is followed" ]
+	run dl mb@example.test
+	[ "$status" -eq 111 ]
+	[ "$output" = "4.3.0 refusing a symbolic link on the path to $home/mail/mbox: delivering as root, no link is followed" ]
+	# a link higher up is refused the same way
+	rm "$home/mail"
+	mv "$home/mail.old" "$home/mail"
+	mv "$BATS_TEST_TMPDIR/home" "$BATS_TEST_TMPDIR/real-home"
+	ln -s real-home "$BATS_TEST_TMPDIR/home"
+	run dl ok@example.test
+	[ "$status" -eq 111 ]
+	[ "$output" = "4.3.0 refusing a symbolic link on the path to $home/mail/good/: delivering as root, no link is followed" ]
+	rm "$BATS_TEST_TMPDIR/home"
+	mv "$BATS_TEST_TMPDIR/real-home" "$BATS_TEST_TMPDIR/home"
+	# an mbox hard-linked to a file of root's is not a mailbox
+	printf 'root:x:0:0::/root:/bin/sh\n' >"$victim/passwd"
+	ln "$victim/passwd" "$home/hard.mbox"
+	run dl hl@example.test
+	[ "$status" -eq 111 ]
+	[[ "$output" = "4.3.0 unable to open $home/hard.mbox: Too many links" ]]
+	# nothing reached the victim
+	[ "$(ls -A "$victim")" = passwd ]
+	[ "$(cat "$victim/passwd")" = "root:x:0:0::/root:/bin/sh" ]
+	[ "$(ls "$home/mail/good/new" | wc -l)" = 1 ]
+}
