@@ -134,3 +134,62 @@ expect() {
 	[ "$(cat "$victim/passwd")" = "root:x:0:0::/root:/bin/sh" ]
 	[ "$(ls "$home/mail/good/new" | wc -l)" = 1 ]
 }
+
+# filter MESSAGE-FILE: smtp-filter at eom in front of the fixture that keeps
+# what it gets; exit code in $status, fd 6 in $BATS_TEST_TMPDIR/fd6
+filter() {
+	set +e
+	smtp-filter -- "$FIXTURES/smtp-filter/dump-next" <"$1" 1< <(printf 'Fa@example.org\0Tbob@example.test\0\0') \
+		6>"$BATS_TEST_TMPDIR/fd6" 2>>"$LOG"
+	status=$?
+	set -e
+}
+
+@test "rules: a regular expression sees the first rules-regex-bytes of a value (an 80 KB header takes no seconds), within a per-message budget" {
+	export OUT=$BATS_TEST_TMPDIR/dump
+	mkdir -p "$OUT"
+	# glibc takes time quadratic in the length for /a.*b/: 80 KB was 10 s
+	printf 'eom header Subject =~ /a.*b/ reject 550 5.7.1 "hit"\neom header Subject =~ /q$/ reject 550 5.7.1 "end"\n' >"$CONF/rules"
+	m=$BATS_TEST_TMPDIR/m
+	{ printf 'Subject: '; head -c 81920 /dev/zero | tr '\0' a; printf '\n\nbody\n'; } >"$m"
+	start=$(date +%s%N)
+	filter "$m"
+	took=$((($(date +%s%N) - start) / 1000000))
+	echo "took ${took} ms"
+	[ "$took" -lt 2000 ]
+	[ "$status" -eq 0 ]
+	cmp "$m" "$OUT/msg"
+	# a b past the first 4096 bytes is not seen
+	{ printf 'Subject: '; head -c 5000 /dev/zero | tr '\0' a; printf 'b\n\nbody\n'; } >"$m"
+	filter "$m"
+	[ "$status" -eq 0 ]
+	# ordinary values still match, and $ still anchors at a real end
+	printf 'Subject: an ab here\n\nbody\n' >"$m"
+	filter "$m"
+	[ "$status" -eq 82 ]
+	printf 'D550 5.7.1 hit' | cmp - "$BATS_TEST_TMPDIR/fd6"
+	printf 'Subject: ends in q\n\nbody\n' >"$m"
+	filter "$m"
+	[ "$status" -eq 82 ]
+	printf 'D550 5.7.1 end' | cmp - "$BATS_TEST_TMPDIR/fd6"
+	# $ does not match where a value was cut
+	{ printf 'Subject: '; head -c 5000 /dev/zero | tr '\0' q; printf '\n\nbody\n'; } >"$m"
+	filter "$m"
+	[ "$status" -eq 0 ]
+	# the limit is the administrator's
+	echo 'rules-regex-bytes 8192' >"$CONF/limits"
+	filter "$m"
+	[ "$status" -eq 82 ]
+	printf 'D550 5.7.1 end' | cmp - "$BATS_TEST_TMPDIR/fd6"
+	# many long fields: past the budget the message fails temporarily, it is not let through unchecked
+	printf 'rules-regex-budget 40000\n' >"$CONF/limits"
+	{ for i in $(seq 20); do printf 'Subject: '; head -c 4000 /dev/zero | tr '\0' x; printf '\n'; done
+	  printf '\nbody\n'; } >"$m"
+	start=$(date +%s%N)
+	filter "$m"
+	took=$((($(date +%s%N) - start) / 1000000))
+	[ "$took" -lt 2000 ]
+	[ "$status" -eq 82 ]
+	printf 'Z451 4.3.0 temporary failure in the content rules' | cmp - "$BATS_TEST_TMPDIR/fd6"
+	grep -q 'event=rule-fail .*regular expressions would match more than 40000 bytes here (limits: rules-regex-budget)' "$LOG"
+}
