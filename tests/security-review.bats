@@ -193,3 +193,21 @@ filter() {
 	printf 'Z451 4.3.0 temporary failure in the content rules' | cmp - "$BATS_TEST_TMPDIR/fd6"
 	grep -q 'event=rule-fail .*regular expressions would match more than 40000 bytes here (limits: rules-regex-budget)' "$LOG"
 }
+
+@test "log lines: a quoted local part cannot forge a field; its value comes back byte for byte (lib/log.c)" {
+	# RFC 5321 Quoted-string local parts may hold blanks, '=' and \" : all of it one field
+	smtp 'EHLO c.example\r\nMAIL FROM:<"a id=FAKE \\"x"@example.org>\r\nRCPT TO:<"b id=FAKE2 \\"y"@example.test>\r\nQUIT\r\n'
+	cat "$LOG"
+	"$FIXTURES/logfmt.py" <"$LOG" >/dev/null # every line parses, no key twice
+	"$FIXTURES/logfmt.py" event=mail <"$LOG" | sed 's/^pid\t.*/pid/; s/^id\t.*/id/' >"$BATS_TEST_TMPDIR/parsed"
+	printf '%s\n' 'prog	smtp-recv' pid 'event	mail' id 'from	<"a id=FAKE \"x"@example.org>' '' |
+		diff - "$BATS_TEST_TMPDIR/parsed"
+	"$FIXTURES/logfmt.py" event=rcpt <"$LOG" | grep -x 'rcpt	<"b id=FAKE2 \\"y"@example.test>'
+	! "$FIXTURES/logfmt.py" <"$LOG" | grep -q '^id	FAKE'
+	# deliver-local logs the recipient the same way
+	export R='"c id=FAKE3 \"z"@example.test'
+	run sh -c 'deliver-local a@example.org "$R" </dev/null 2>"$0"' "$BATS_TEST_TMPDIR/dl"
+	[ "$status" -eq 100 ]
+	cat "$BATS_TEST_TMPDIR/dl"
+	"$FIXTURES/logfmt.py" event=deliver 'rcpt=<"c id=FAKE3 \"z"@example.test>' <"$BATS_TEST_TMPDIR/dl" | grep -x 'result	permanent'
+}
