@@ -114,49 +114,58 @@ static int convert(const char **pp, va_list *ap, struct str *out, int *string)
 }
 #pragma GCC diagnostic pop
 
-void log_line(const char *fmt, ...)
+void log_vformat(struct str *line, const char *fmt, va_list ap)
 {
-	struct str line = STR_INIT, arg = STR_INIT;
-	str_catf(&line, "prog=%s pid=%ld ", program_invocation_short_name, (long)getpid());
-	size_t value = line.len; /* where this field's value starts: after its first '=' */
+	struct str arg = STR_INIT;
+	size_t value = line->len; /* where this field's value starts: after its first '=' */
 	int keyed = 0, quoted = 0, needs = 0;
-	va_list ap;
-	va_start(ap, fmt);
+	va_list aq;
+	va_copy(aq, ap);
 	for (const char *p = fmt; *p;) {
 		if (*p == '%' && p[1] != '%') {
 			int string = 0;
 			str_copys(&arg, "");
-			if (convert(&p, &ap, &arg, &string) < 0) {
-				str_cats(&line, "(bad log format)");
+			if (convert(&p, &aq, &arg, &string) < 0) {
+				str_cats(line, "(bad log format)");
 				break;
 			}
 			if (quoted) {
-				escape(&line, arg.s, arg.len);
+				escape(line, arg.s, arg.len);
 				continue;
 			}
 			for (size_t i = 0; string && i < arg.len; i++)
 				needs |= special((unsigned char)arg.s[i]);
-			str_catb(&line, arg.s, arg.len);
+			str_catb(line, arg.s, arg.len);
 			continue;
 		}
 		char c = *p;
 		p += c == '%' ? 2 : 1;
 		if (c == ' ' && !quoted) {
-			finish_field(&line, value, needs);
-			value = line.len + 1;
+			finish_field(line, value, needs);
+			value = line->len + 1;
 			keyed = needs = 0;
 		} else if (c == '=' && !keyed && !quoted) {
-			value = line.len + 1;
+			value = line->len + 1;
 			keyed = 1;
 		} else if (c == '"') {
 			quoted = !quoted;
 		}
-		str_catc(&line, c);
+		str_catc(line, c);
 	}
+	va_end(aq);
+	finish_field(line, value, needs);
+	str_free(&arg);
+}
+
+void log_line(const char *fmt, ...)
+{
+	struct str line = STR_INIT;
+	str_catf(&line, "prog=%s pid=%ld ", program_invocation_short_name, (long)getpid());
+	va_list ap;
+	va_start(ap, fmt);
+	log_vformat(&line, fmt, ap);
 	va_end(ap);
-	finish_field(&line, value, needs);
 	str_catc(&line, '\n');
 	(void)fd_write_all(2, line.s, line.len); /* a dead log must not stop mail */
 	str_free(&line);
-	str_free(&arg);
 }

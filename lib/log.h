@@ -22,8 +22,15 @@
  */
 #ifndef SLUICE_LOG_H
 #define SLUICE_LOG_H
+#include <stdarg.h>
+
+#include "str.h"
 
 __attribute__((format(printf, 1, 2)))
 void log_line(const char *fmt, ...);
+
+/* what log_line writes after prog= and pid=, appended to line (no newline) */
+__attribute__((format(printf, 2, 0)))
+void log_vformat(struct str *line, const char *fmt, va_list ap);
 
 #endif
