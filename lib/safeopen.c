@@ -108,6 +108,8 @@ int safeopen_file(int dirfd, const char *name, int flags, int mode)
 
 int safeopen_syserr(struct str *why, const char *what, const char *path)
 {
+	if (errno == EINVAL)
+		return deliver_syserr(why, "%s is not a regular file", path);
 	if (errno != ELOOP || !safeopen_strict())
 		return deliver_syserr(why, "%s %s", what, path);
 	str_copys(why, "");

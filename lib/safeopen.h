@@ -50,8 +50,8 @@ int safeopen_file(int dirfd, const char *name, int flags, int mode);
 
 /*
  * DELIVER_TEMP with why set for a failed open of path: deliver_syserr's
- * "4.3.0 WHAT PATH: reason", or, for a link refused as root, a line that
- * says so.
+ * "4.3.0 WHAT PATH: reason" ("PATH is not a regular file" for EINVAL), or,
+ * for a link refused as root, a line that says so.
  */
 int safeopen_syserr(struct str *why, const char *what, const char *path);
 
