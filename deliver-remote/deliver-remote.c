@@ -882,10 +882,9 @@ log:;
 	for (size_t i = 0; i < s.why.len; i++)
 		if (s.why.s[i] == '"')
 			s.why.s[i] = '\'';
-	log_line("event=attempt id=%s domain=%s mx=%s ip=%s port=%u tls=%s cipher=%s result=%s%s%s%s", j->id,
-		 j->domain, host, s.ip, s.port, s.tls_version[0] ? s.tls_version : "none",
-		 s.tls_cipher[0] ? s.tls_cipher : "-", res, s.why.len ? " reason=\"" : "", s.why.len ? s.why.s : "",
-		 s.why.len ? "\"" : "");
+	log_line("event=attempt id=%s domain=%s mx=%s ip=%s port=%u tls=%s cipher=%s result=%s reason=\"%s\"",
+		 j->id, j->domain, host, s.ip, s.port, s.tls_version[0] ? s.tls_version : "none",
+		 s.tls_cipher[0] ? s.tls_cipher : "-", res, s.why.len ? s.why.s : "");
 	if (result != S_DONE)
 		str_copyb(&j->last_err, s.why.s ? s.why.s : "", s.why.len);
 	str_free(&s.reply);

@@ -10,44 +10,41 @@
 #include "bio.h"
 #include "durable.h"
 #include "maildir.h"
+#include "safeopen.h"
 
-/* mkdir unless it exists (as a directory) */
-static int ensure_dir(const char *path)
+/*
+ * The maildir and its three subdirectories, opened through safeopen.h (no
+ * links followed as root); fds get tmp/ and new/.  The maildir's own
+ * parent must exist already: we do not invent trees.
+ */
+static int make_maildir(const char *dir, int *tmpfd, int *newfd, struct str *why)
 {
-	if (mkdir(path, 0700) == 0)
-		return 0;
-	if (errno != EEXIST)
-		return -1;
-	struct stat st;
-	if (stat(path, &st) < 0)
-		return -1;
-	if (!S_ISDIR(st.st_mode)) {
-		errno = ENOTDIR;
-		return -1;
-	}
-	return 0;
-}
-
-/* the maildir and its three subdirectories */
-static int make_maildir(const char *dir, struct str *why)
-{
-	struct str p = STR_INIT;
-	str_copys(&p, dir);
-	/* the maildir's own parent must exist already: we do not invent trees */
-	while (p.len > 1 && p.s[p.len - 1] == '/')
-		str_truncate(&p, p.len - 1);
+	struct str name = STR_INIT;
+	int parent = safeopen_parent(dir, &name);
+	int md = parent < 0 ? -1 : safeopen_subdir(parent, name.s, 1);
 	int r = DELIVER_OK;
-	if (ensure_dir(p.s) < 0)
-		r = deliver_syserr(why, "unable to create maildir %s", dir);
+	if (md < 0)
+		r = safeopen_syserr(why, "unable to create maildir", dir);
+	if (parent >= 0)
+		close(parent);
 	static const char *const sub[] = { "tmp", "new", "cur" };
-	size_t base = p.len;
+	int fd[3] = { -1, -1, -1 };
+	struct str p = STR_INIT;
 	for (size_t i = 0; r == DELIVER_OK && i < 3; i++) {
-		str_truncate(&p, base);
-		str_catf(&p, "/%s", sub[i]);
-		if (ensure_dir(p.s) < 0)
-			r = deliver_syserr(why, "unable to create %s", p.s);
+		fd[i] = safeopen_subdir(md, sub[i], 1);
+		str_copys(&p, "");
+		str_catf(&p, "%s%s", dir, sub[i]);
+		if (fd[i] < 0)
+			r = safeopen_syserr(why, "unable to create", p.s);
 	}
 	str_free(&p);
+	if (md >= 0)
+		close(md);
+	if (fd[2] >= 0)
+		close(fd[2]);
+	*tmpfd = fd[0];
+	*newfd = fd[1];
+	str_free(&name);
 	return r;
 }
 
@@ -89,10 +86,16 @@ static int copy_message(int fd, const struct dmsg *m, unsigned long long *size)
 
 int maildir_deliver(const char *dir, const struct dmsg *m, struct str *why)
 {
-	int r = make_maildir(dir, why);
-	if (r != DELIVER_OK)
+	int tmpfd, newfd;
+	int r = make_maildir(dir, &tmpfd, &newfd, why);
+	if (r != DELIVER_OK) {
+		if (tmpfd >= 0)
+			close(tmpfd);
+		if (newfd >= 0)
+			close(newfd);
 		return r;
-	struct str name = STR_INIT, tmp = STR_INIT, dst = STR_INIT;
+	}
+	struct str name = STR_INIT, tmp = STR_INIT, dst = STR_INIT, newname = STR_INIT;
 	int fd = -1;
 	for (int tries = 0;; tries++) {
 		struct timeval tv;
@@ -103,7 +106,7 @@ int maildir_deliver(const char *dir, const struct dmsg *m, struct str *why)
 		host_part(&name);
 		str_copys(&tmp, "");
 		str_catf(&tmp, "%stmp/%s", dir, name.s);
-		fd = open(tmp.s, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		fd = safeopen_file(tmpfd, name.s, O_WRONLY | O_CREAT | O_EXCL, 0600);
 		if (fd >= 0 || errno != EEXIST || tries >= 10)
 			break;
 		usleep(1000); /* the same microsecond twice: the next one differs */
@@ -116,23 +119,24 @@ int maildir_deliver(const char *dir, const struct dmsg *m, struct str *why)
 	if (copy_message(fd, m, &size) < 0 || fsync(fd) < 0) {
 		r = deliver_syserr(why, "unable to write %s", tmp.s);
 		close(fd);
-		unlink(tmp.s);
+		unlinkat(tmpfd, name.s, 0);
 		goto out;
 	}
 	if (close(fd) < 0) {
 		r = deliver_syserr(why, "unable to write %s", tmp.s);
-		unlink(tmp.s);
+		unlinkat(tmpfd, name.s, 0);
 		goto out;
 	}
 	str_catf(&dst, "%snew/%s,S=%llu", dir, name.s, size);
-	if (link(tmp.s, dst.s) == 0) {
-		unlink(tmp.s);
+	str_catf(&newname, "%s,S=%llu", name.s, size);
+	if (linkat(tmpfd, name.s, newfd, newname.s, 0) == 0) {
+		unlinkat(tmpfd, name.s, 0);
 	} else if ((errno == EPERM || errno == ENOSYS || errno == EOPNOTSUPP) &&
-		   rename(tmp.s, dst.s) == 0) {
+		   renameat(tmpfd, name.s, newfd, newname.s) == 0) {
 		/* no hard links here (some FUSE and network file systems) */
 	} else {
 		r = deliver_syserr(why, "unable to move %s into new/", tmp.s);
-		unlink(tmp.s);
+		unlinkat(tmpfd, name.s, 0);
 		goto out;
 	}
 	str_truncate(&dst, strlen(dir) + 3); /* "DIR" + "new" */
@@ -143,6 +147,9 @@ int maildir_deliver(const char *dir, const struct dmsg *m, struct str *why)
 	str_copys(why, "");
 	str_catf(why, "delivered to maildir %s", dir);
 out:
+	close(tmpfd);
+	close(newfd);
+	str_free(&newname);
 	str_free(&name);
 	str_free(&tmp);
 	str_free(&dst);

@@ -6,6 +6,8 @@
  * fsync'd before success is reported, so a delivered message survives a
  * crash.  The name is "<seconds>.M<usec>P<pid>.<host>,S=<size>".  Missing
  * tmp/, new/ and cur/ (and the maildir itself) are created, mode 0700.
+ * The maildir is opened through safeopen.h (no symbolic link on its path
+ * as root) and every step after works relative to tmp/ and new/.
  */
 #ifndef SLUICE_MAILDIR_H
 #define SLUICE_MAILDIR_H

@@ -8,6 +8,7 @@
 
 #include "bio.h"
 #include "mbox.h"
+#include "safeopen.h"
 
 #define STALE_LOCK 300
 
@@ -21,11 +22,11 @@ static void nap(void)
  * Dot-lock by O_EXCL create.  1 locked, 0 no permission to lock here (the
  * fcntl lock still protects us), -1 timed out or failed (errno).
  */
-static int dotlock(const char *lock, unsigned timeout)
+static int dotlock(int dirfd, const char *lock, unsigned timeout)
 {
 	time_t deadline = time(NULL) + timeout;
 	for (;;) {
-		int fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		int fd = openat(dirfd, lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 		if (fd >= 0) {
 			close(fd);
 			return 1;
@@ -35,8 +36,9 @@ static int dotlock(const char *lock, unsigned timeout)
 		if (errno != EEXIST)
 			return -1;
 		struct stat st;
-		if (lstat(lock, &st) == 0 && st.st_mtime + STALE_LOCK < time(NULL)) {
-			unlink(lock);
+		if (fstatat(dirfd, lock, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    st.st_mtime + STALE_LOCK < time(NULL)) {
+			unlinkat(dirfd, lock, 0);
 			continue;
 		}
 		if (time(NULL) >= deadline) {
@@ -174,18 +176,27 @@ static int write_message(int fd, const char *sender, const struct dmsg *m)
 int mbox_deliver(const char *path, const char *sender, const struct dmsg *m, unsigned lock_timeout,
 		 struct str *why)
 {
-	struct str lock = STR_INIT;
-	str_catf(&lock, "%s.lock", path);
-	int dot = dotlock(lock.s, lock_timeout);
+	/* every name below is looked up in dirfd: no link on the way is followed as root */
+	struct str name = STR_INIT, lock = STR_INIT;
+	int dirfd = safeopen_parent(path, &name);
+	if (dirfd < 0) {
+		int r = safeopen_syserr(why, "unable to open", path);
+		str_free(&name);
+		return r;
+	}
+	str_catf(&lock, "%s.lock", name.s);
+	int dot = dotlock(dirfd, lock.s, lock_timeout);
 	if (dot < 0) {
 		int r = deliver_syserr(why, "unable to lock %s", path);
+		close(dirfd);
+		str_free(&name);
 		str_free(&lock);
 		return r;
 	}
 	int r = DELIVER_OK;
-	int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	int fd = safeopen_file(dirfd, name.s, O_RDWR | O_APPEND | O_CREAT, 0600);
 	if (fd < 0) {
-		r = deliver_syserr(why, "unable to open %s", path);
+		r = safeopen_syserr(why, "unable to open", path);
 		goto out;
 	}
 	struct stat st;
@@ -217,7 +228,9 @@ int mbox_deliver(const char *path, const char *sender, const struct dmsg *m, uns
 	str_catf(why, "delivered to mbox %s", path);
 out:
 	if (dot > 0)
-		unlink(lock.s);
+		unlinkat(dirfd, lock.s, 0);
+	close(dirfd);
+	str_free(&name);
 	str_free(&lock);
 	return r;
 }

@@ -10,7 +10,9 @@
  * lock_timeout seconds, after which the delivery fails temporarily.  A
  * dot-lock older than 5 minutes is stale and removed.  On any failure the
  * file is truncated back to its old size, so a failed delivery never
- * leaves a partial message behind.
+ * leaves a partial message behind.  The file and its dot-lock are reached
+ * through safeopen.h: no symbolic link on the path as root, and then the
+ * file must have a single link.
  */
 #ifndef SLUICE_MBOX_H
 #define SLUICE_MBOX_H

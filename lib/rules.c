@@ -1024,6 +1024,7 @@ struct eval {
 	struct rules_state *st;
 	struct rules_verdict *v;
 	struct str *why;
+	unsigned long long regex_used; /* bytes handed to regexec so far */
 };
 
 static const char *domain_of(const char *addr)
@@ -1094,6 +1095,36 @@ static int in_table(struct eval *e, const char *table, int kind, const char *val
 	return r;
 }
 
+/*
+ * =~ on the first regex_bytes bytes of value, within the budget (see
+ * rules.h); 1 match, 0 not, -1 over the budget (e->why says so).
+ */
+static int match_re(struct eval *e, const struct node *n, const char *value)
+{
+	unsigned long long cap = e->f->regex_bytes ? e->f->regex_bytes : RULES_REGEX_BYTES;
+	unsigned long long budget = e->f->regex_budget ? e->f->regex_budget : RULES_REGEX_BUDGET;
+	size_t len = strlen(value);
+	struct str cut = STR_INIT;
+	int eflags = 0;
+	if (len > cap) {
+		len = (size_t)cap;
+		str_copyb(&cut, value, len);
+		value = cut.s;
+		eflags = REG_NOTEOL; /* the value goes on: its cut is no end for $ */
+	}
+	if (len > budget - e->regex_used) {
+		str_copyb(e->why, "", 0);
+		str_catf(e->why, "regular expressions would match more than %llu bytes here "
+				 "(limits: rules-regex-budget)", budget);
+		str_free(&cut);
+		return -1;
+	}
+	e->regex_used += len;
+	int hit = regexec(&n->re, value, 0, NULL, eflags) == 0;
+	str_free(&cut);
+	return hit;
+}
+
 /* positive string comparison (=, =~, in) of one value */
 static int match_value(struct eval *e, const struct node *n, int kind, const char *value)
 {
@@ -1107,7 +1138,7 @@ static int match_value(struct eval *e, const struct node *n, int kind, const cha
 		return strcasecmp(n->val, value) == 0;
 	case OP_MATCH:
 	case OP_NOMATCH:
-		return regexec(&n->re, value, 0, NULL, 0) == 0;
+		return match_re(e, n, value);
 	case OP_IN:
 		if (n->has_cidr)
 			return cidr_match(&n->cidr, value);
@@ -1246,6 +1277,8 @@ static int eval_header(struct eval *e, const struct node *n)
 		hit = memchr(val.s, '\0', val.len) ? 0 : match_value(e, n, K_EXACT, val.s);
 	}
 	str_free(&val);
+	if (hit < 0)
+		return -1;
 	return negated(n->op) ? !hit : hit;
 }
 
@@ -1471,7 +1504,7 @@ static void pending_clear(struct rules_state *st)
 int rules_eval(const struct rules *rs, enum rules_stage stage, const struct rules_facts *f,
 	       struct rules_state *st, struct rules_verdict *v, struct str *why)
 {
-	struct eval e = { f, st, v, why };
+	struct eval e = { f, st, v, why, 0 };
 	memset(v, 0, sizeof *v);
 	if (st->pending_stage >= 0 && f->auth_user && *f->auth_user) {
 		/* qpsmtpd's naughty: a client that authenticates is forgiven */

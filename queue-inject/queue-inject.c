@@ -319,9 +319,11 @@ int main(int argc, char **argv)
 		errno = e;
 		fail(&j, write_code(), "sync queue directory");
 	}
-	log_line("event=%s id=%s size=%llu from=<%s> rcpts=%zu%s%s", quarantine ? "quarantined" : "queued",
-		 j.id, j.size, env.sender, env.nrcpt, quarantine ? " quarantine=" : "",
-		 quarantine ? quarantine : "");
+	if (quarantine)
+		log_line("event=quarantined id=%s size=%llu from=<%s> rcpts=%zu quarantine=%s", j.id, j.size,
+			 env.sender, env.nrcpt, quarantine);
+	else
+		log_line("event=queued id=%s size=%llu from=<%s> rcpts=%zu", j.id, j.size, env.sender, env.nrcpt);
 	if (!quarantine) /* no listener is fine: queue-run scans on its timer */
 		(void)queue_trigger(j.qdir.s, '\0');
 	/* nothing here is needed any more; freed so leak checkers stay quiet */

@@ -304,6 +304,9 @@ static void chain_mode(const struct rules *rs, char **next)
 	if (queue_dir(&qdir) < 0 || conf_list_read("limits", &limits) < 0)
 		die_sys(QX_CONF, "unable to read configuration");
 	conf_limit(&limits, "filter-timeout", 120, &timeout);
+	unsigned long long regex_bytes, regex_budget;
+	conf_limit(&limits, "rules-regex-bytes", RULES_REGEX_BYTES, &regex_bytes);
+	conf_limit(&limits, "rules-regex-budget", RULES_REGEX_BUDGET, &regex_budget);
 	queue_path(&tmpdir, qdir.s, "tmp", NULL);
 
 	char id[QID_SIZE];
@@ -345,6 +348,8 @@ static void chain_mode(const struct rules *rs, char **next)
 	f.have_rcpt_count = 1;
 	f.header = c.map;
 	f.header_len = c.hdr_len;
+	f.regex_bytes = regex_bytes;
+	f.regex_budget = regex_budget;
 	f.run = content_run;
 	f.run_arg = &c;
 	struct str host = STR_INIT;

@@ -1,0 +1,119 @@
+/*
+ * fuzz/log.c - log line values (lib/log.c, log_vformat): the format is
+ * ours, the values hostile.
+ *
+ * The input is split at NUL bytes into three values a, b, c (any other
+ * byte allowed) and formatted as log lines would be:
+ *   k1=%s k2="%s" k3=<%s>:%zu k4=%s%s
+ * Checked, by reading the line back the way an administrator's parser
+ * would (bare values end at a space; quoted ones undo \" \\ \xHH):
+ *  - exactly the format's five fields, with its keys, in order;
+ *  - each value is exactly the text the format and arguments make;
+ *  - no control byte or DEL anywhere in the line.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "fuzz.h"
+#include "log.h"
+#include "str.h"
+
+static void fmt(struct str *out, const char *f, ...) __attribute__((format(printf, 2, 3)));
+static void fmt(struct str *out, const char *f, ...)
+{
+	va_list ap;
+	va_start(ap, f);
+	log_vformat(out, f, ap);
+	va_end(ap);
+}
+
+static int hex(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* one field at *pos: key into key, value into val; 0 at the end of the line */
+static int next_field(const struct str *l, size_t *pos, struct str *key, struct str *val)
+{
+	size_t i = *pos;
+	if (i >= l->len)
+		return 0;
+	size_t k = i;
+	while (k < l->len && l->s[k] != '=' && l->s[k] != ' ' && l->s[k] != '"')
+		k++;
+	FUZZ_CHECK(k < l->len && l->s[k] == '='); /* every field of the format has a key */
+	str_copyb(key, l->s + i, k - i);
+	str_copys(val, "");
+	i = k + 1;
+	if (i < l->len && l->s[i] == '"') {
+		for (i++;; i++) {
+			FUZZ_CHECK(i < l->len);
+			char c = l->s[i];
+			if (c == '"')
+				break;
+			if (c == '\\') {
+				FUZZ_CHECK(i + 1 < l->len);
+				char e = l->s[++i];
+				if (e == 'x') {
+					FUZZ_CHECK(i + 2 < l->len && hex(l->s[i + 1]) >= 0 && hex(l->s[i + 2]) >= 0);
+					str_catc(val, (char)(hex(l->s[i + 1]) * 16 + hex(l->s[i + 2])));
+					i += 2;
+				} else {
+					FUZZ_CHECK(e == '"' || e == '\\');
+					str_catc(val, e);
+				}
+			} else {
+				str_catc(val, c);
+			}
+		}
+		i++;
+	} else {
+		while (i < l->len && l->s[i] != ' ')
+			str_catc(val, l->s[i++]);
+	}
+	FUZZ_CHECK(i == l->len || l->s[i] == ' ');
+	*pos = i < l->len ? i + 1 : i;
+	return 1;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct str in = STR_INIT;
+	str_copyb(&in, (const char *)data, size);
+	const char *v[3] = { "", "", "" };
+	size_t at = 0;
+	for (int i = 0; i < 3 && at <= size; i++) {
+		v[i] = in.s + at;
+		at += strlen(v[i]) + 1;
+	}
+	struct str line = STR_INIT, key = STR_INIT, val = STR_INIT, want = STR_INIT;
+	fmt(&line, "k1=%s k2=\"%s\" k3=<%s>:%zu k4=%s%s", v[0], v[1], v[2], size, v[0], v[2]);
+	for (size_t i = 0; i < line.len; i++)
+		FUZZ_CHECK((unsigned char)line.s[i] >= 0x20 && line.s[i] != 0x7f);
+	size_t pos = 0;
+	for (int f = 0; f < 4; f++) {
+		FUZZ_CHECK(next_field(&line, &pos, &key, &val));
+		char k[4];
+		snprintf(k, sizeof k, "k%d", f + 1);
+		FUZZ_CHECK(strcmp(key.s, k) == 0);
+		str_copys(&want, "");
+		if (f == 0)
+			str_cats(&want, v[0]);
+		else if (f == 1)
+			str_cats(&want, v[1]);
+		else if (f == 2)
+			str_catf(&want, "<%s>:%zu", v[2], size);
+		else
+			str_catf(&want, "%s%s", v[0], v[2]);
+		FUZZ_CHECK(val.len == want.len && memcmp(val.s, want.s, val.len) == 0);
+	}
+	FUZZ_CHECK(!next_field(&line, &pos, &key, &val));
+	str_free(&in);
+	str_free(&line);
+	str_free(&key);
+	str_free(&val);
+	str_free(&want);
+	return 0;
+}

@@ -1,0 +1,119 @@
+/* safeopen.c - mailbox paths opened without following links as root (see safeopen.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "deliver.h"
+#include "safeopen.h"
+
+/* O_PATH: a directory on the way needs search permission only, as for open(2) */
+#define DIR_FLAGS (O_PATH | O_DIRECTORY | O_CLOEXEC)
+
+int safeopen_strict(void)
+{
+	return geteuid() == 0;
+}
+
+/* one step down; a link is ELOOP (openat says ENOTDIR for it with O_DIRECTORY) */
+static int step(int dirfd, const char *name, int strict)
+{
+	int fd = openat(dirfd, name, DIR_FLAGS | (strict ? O_NOFOLLOW : 0));
+	if (fd < 0 && strict && errno == ENOTDIR) {
+		struct stat st;
+		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+			errno = ELOOP;
+		else
+			errno = ENOTDIR;
+	}
+	return fd;
+}
+
+/* the directory dir (len bytes of it), walked one component at a time */
+static int walk(const char *dir, size_t len)
+{
+	int fd = open(len && dir[0] == '/' ? "/" : ".", DIR_FLAGS);
+	struct str comp = STR_INIT;
+	for (size_t i = 0; fd >= 0 && i < len;) {
+		size_t n = 0;
+		while (i + n < len && dir[i + n] != '/')
+			n++;
+		if (n && !(n == 1 && dir[i] == '.')) {
+			str_copyb(&comp, dir + i, n);
+			int next = step(fd, comp.s, 1);
+			int e = errno;
+			close(fd);
+			errno = e;
+			fd = next;
+		}
+		i += n ? n : 1;
+	}
+	str_free(&comp);
+	return fd;
+}
+
+int safeopen_parent(const char *path, struct str *name)
+{
+	size_t len = strlen(path);
+	while (len > 1 && path[len - 1] == '/')
+		len--;
+	size_t slash = len;
+	while (slash > 0 && path[slash - 1] != '/')
+		slash--;
+	if (slash == len) { /* "", or "/" itself */
+		errno = EINVAL;
+		return -1;
+	}
+	str_copyb(name, path + slash, len - slash);
+	if (safeopen_strict())
+		return walk(path, slash);
+	struct str dir = STR_INIT;
+	if (slash == 0)
+		str_copys(&dir, ".");
+	else
+		str_copyb(&dir, path, slash);
+	int fd = open(dir.s, DIR_FLAGS);
+	str_free(&dir);
+	return fd;
+}
+
+int safeopen_subdir(int dirfd, const char *name, int create)
+{
+	if (create && mkdirat(dirfd, name, 0700) < 0 && errno != EEXIST)
+		return -1;
+	return step(dirfd, name, safeopen_strict());
+}
+
+int safeopen_file(int dirfd, const char *name, int flags, int mode)
+{
+	int fd = openat(dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -1;
+	struct stat st;
+	int e = 0;
+	if (fstat(fd, &st) < 0)
+		e = errno;
+	else if (!S_ISREG(st.st_mode))
+		e = EINVAL;
+	else if (safeopen_strict() && st.st_nlink != 1)
+		e = EMLINK;
+	if (e) {
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+int safeopen_syserr(struct str *why, const char *what, const char *path)
+{
+	if (errno == EINVAL)
+		return deliver_syserr(why, "%s is not a regular file", path);
+	if (errno != ELOOP || !safeopen_strict())
+		return deliver_syserr(why, "%s %s", what, path);
+	str_copys(why, "");
+	str_catf(why, "4.3.0 refusing a symbolic link on the path to %s: delivering as root, "
+		      "no link is followed", path);
+	return DELIVER_TEMP;
+}
