@@ -349,12 +349,17 @@ time.sleep(30)' "$MAIL/bob.mbox" "$BATS_TEST_TMPDIR/locked"
 	[ "$status" -eq 100 ]
 }
 
-@test "aliases owned by a user run their commands as that user" {
-	[ "$(id -u)" = 0 ] || skip "needs root"
+# test_account: a new account $TESTUSER without a home, and $HOMES, a scratch directory anyone may write
+test_account() {
 	TESTUSER=sltest$$
 	HOMES=$(mktemp -d /tmp/sluice-home.XXXXXX)
 	chmod 777 "$HOMES"
 	useradd -M -d /nonexistent "$TESTUSER"
+}
+
+@test "aliases owned by a user run their commands as that user" {
+	[ "$(id -u)" = 0 ] || skip "needs root"
+	test_account
 	echo "w@example.test: |id -u >$HOMES/who" >"$CONF/aliases"
 	chown "$TESTUSER" "$CONF/aliases"
 	deliver-local s@example.org w@example.test <"$M"
@@ -465,10 +470,7 @@ forks() { grep -cE '^[0-9]+ +(fork|vfork|clone|clone3)\(' "$1" || true; }
 
 @test "privileges: a last destination of another account still gets a child when a forward follows it" {
 	[ "$(id -u)" = 0 ] || skip "needs root"
-	TESTUSER=sltest$$
-	HOMES=$(mktemp -d /tmp/sluice-home.XXXXXX)
-	chmod 777 "$HOMES"
-	useradd -M -d /nonexistent "$TESTUSER"
+	test_account
 	printf '#!/bin/sh\nid -u >%s/qq.who\ncat >/dev/null\ncat <&1 >/dev/null\n' "$HOMES" >"$HOMES/qq"
 	chmod 755 "$HOMES/qq"
 	echo "fw@example.test: |id -u >$HOMES/who, dave@far.test" >"$CONF/aliases"
