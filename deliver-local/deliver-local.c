@@ -5,10 +5,12 @@
  * The recipient is resolved through lib/local.c (users, aliases,
  * extensions, system accounts: the same rules smtp-recv applies at RCPT
  * time) into destinations: maildirs, mbox files, |commands and forwards.
- * Each mailbox or command is delivered in a child process that first takes
+ * Each mailbox or command is delivered by a process that has first taken
  * on the destination's account (setgroups, setgid, setuid), so no mailbox
- * is ever touched with more privilege than its owner's.  Forwards leave
- * last, as one new message through the queue program.
+ * is ever touched with more privilege than its owner's: a child process,
+ * or this one when it has no root to shed or nothing left to do as root
+ * (in_process).  Forwards leave last, as one new message through the
+ * queue program.
  *
  * Exit 0 delivered, 100 permanent failure, 111 temporary failure; the
  * first line on stdout says why, starting with an RFC 3463 code on
@@ -358,7 +360,7 @@ static int run_program(const struct job *j, const struct local_dest *d, struct s
 	return code;
 }
 
-/* in the child: become the account, then write the mailbox or run the command */
+/* become the account, then write the mailbox or run the command */
 static int deliver_as(const struct job *j, const struct local_dest *d, struct str *why)
 {
 	if (become(j, d, why) < 0)
@@ -416,6 +418,30 @@ static int deliver_one(const struct job *j, const struct local_dest *d, struct s
 	}
 	str_catf(why, "4.3.0 delivery process for %s failed (status %d)", d->target, status);
 	return DELIVER_TEMP;
+}
+
+/*
+ * Whether d can be delivered by this process itself, without a child.
+ * Without root there is no privilege to shed: a child would run with the
+ * same ids.  As root only for the last mailbox or command when nothing
+ * needs root after it: no forward follows, or one does and d is written as
+ * the mail owner, who queues the forward anyway.  Then deliver_as drops
+ * root for good (setuid as root sets every uid) and the rest of the run,
+ * the result line and the log line, needs no privilege.
+ */
+static int in_process(const struct job *j, size_t i)
+{
+	if (geteuid() != 0)
+		return 1;
+	int forwards = 0;
+	for (size_t k = i + 1; k < j->res.n; k++) {
+		if (j->res.dest[k].kind != LOCAL_FORWARD)
+			return 0;
+		forwards = 1;
+	}
+	for (size_t k = 0; k < i && !forwards; k++)
+		forwards = j->res.dest[k].kind == LOCAL_FORWARD;
+	return !forwards || !j->res.dest[i].as_user;
 }
 
 /* one new message to every forward address, with our Delivered-To on it */
@@ -570,7 +596,10 @@ int main(int argc, char **argv)
 			continue;
 		if (!d && become_owner(&j, &why) < 0) /* forwards are queued as the mail owner */
 			r = DELIVER_TEMP;
-		else
+		else if (d && in_process(&j, i)) {
+			str_copys(&why, "");
+			r = deliver_as(&j, d, &why);
+		} else
 			r = d ? deliver_one(&j, d, &why) : forward(&j, &why);
 		if (!d && r == DELIVER_OK && !why.len)
 			continue; /* no forwards */

@@ -9,6 +9,7 @@
 
 #include "bio.h"
 #include "durable.h"
+#include "fsjournal.h"
 #include "maildir.h"
 #include "safeopen.h"
 
@@ -122,6 +123,12 @@ int maildir_deliver(const char *dir, const struct dmsg *m, struct str *why)
 		unlinkat(tmpfd, name.s, 0);
 		goto out;
 	}
+	/*
+	 * new/ is not flushed when the queue file shares our journal: queue-run
+	 * only removes it after we exit, and that removal cannot outlive the
+	 * link below in a crash (doc/durability.md, "Local delivery").
+	 */
+	int ordered = fs_journal_orders(fd, m->fd);
 	if (close(fd) < 0) {
 		r = deliver_syserr(why, "unable to write %s", tmp.s);
 		unlinkat(tmpfd, name.s, 0);
@@ -140,7 +147,7 @@ int maildir_deliver(const char *dir, const struct dmsg *m, struct str *why)
 		goto out;
 	}
 	str_truncate(&dst, strlen(dir) + 3); /* "DIR" + "new" */
-	if (fsync_dir(dst.s) < 0) {
+	if (!ordered && fsync_dir(dst.s) < 0) {
 		r = deliver_syserr(why, "unable to sync %s", dst.s);
 		goto out;
 	}

@@ -4,7 +4,9 @@
  * The file is written in tmp/ under a unique name, fsync'd, hard-linked
  * into new/ (renamed where the file system has no hard links) and new/ is
  * fsync'd before success is reported, so a delivered message survives a
- * crash.  The name is "<seconds>.M<usec>P<pid>.<host>,S=<size>".  Missing
+ * crash.  new/ is not fsync'd when the message's fd (the queue file) is on
+ * the same file system and its journal commits in order (fsjournal.h):
+ * the queue file's later removal then cannot outlive the link.  The name is "<seconds>.M<usec>P<pid>.<host>,S=<size>".  Missing
  * tmp/, new/ and cur/ (and the maildir itself) are created, mode 0700.
  * The maildir is opened through safeopen.h (no symbolic link on its path
  * as root) and every step after works relative to tmp/ and new/.

@@ -74,6 +74,36 @@ static void cfg_free(struct cfg *c)
 	memset(c, 0, sizeof *c);
 }
 
+/*
+ * Where posix_spawnp would find prog: 1 with the path in found (prog itself
+ * when it names a directory), 0 when it is not there or not executable.
+ */
+static int find_program(const char *prog, struct str *found)
+{
+	str_copys(found, prog);
+	if (strchr(prog, '/'))
+		return access(prog, X_OK) == 0;
+	const char *path = getenv("PATH");
+	for (const char *d = path ? path : "/usr/bin:/bin";;) {
+		const char *colon = strchr(d, ':');
+		size_t n = colon ? (size_t)(colon - d) : strlen(d);
+		str_copyb(found, n ? d : ".", n ? n : 1);
+		str_catc(found, '/');
+		str_cats(found, prog);
+		if (access(found->s, X_OK) == 0)
+			return 1;
+		if (!colon)
+			return 0;
+		d = colon + 1;
+	}
+}
+
+/*
+ * A delivery command, its program looked up in PATH here, once, rather
+ * than by posix_spawnp on every delivery (an execve that fails per
+ * directory before it); a program not found is left for posix_spawnp to
+ * report when it is run.  SIGHUP looks again.
+ */
 static char **command(const char *file, const char *def)
 {
 	struct str v = STR_INIT;
@@ -86,6 +116,12 @@ static char **command(const char *file, const char *def)
 		child_argv_free(argv);
 		argv = child_argv_split(def);
 	}
+	struct str found = STR_INIT;
+	if (find_program(argv[0], &found)) {
+		free(argv[0]);
+		argv[0] = xstrdup(found.s);
+	}
+	str_free(&found);
 	return argv;
 }
 
@@ -458,29 +494,6 @@ static void open_trigger(struct sched *s)
 	str_free(&p);
 }
 
-/* an argv[0] that posix_spawnp would find */
-static int runnable(const char *prog)
-{
-	if (strchr(prog, '/'))
-		return access(prog, X_OK) == 0;
-	const char *path = getenv("PATH");
-	struct str p = STR_INIT;
-	int ok = 0;
-	for (const char *d = path ? path : "/usr/bin:/bin"; !ok;) {
-		const char *colon = strchr(d, ':');
-		size_t n = colon ? (size_t)(colon - d) : strlen(d);
-		str_copyb(&p, n ? d : ".", n ? n : 1);
-		str_catc(&p, '/');
-		str_cats(&p, prog);
-		ok = access(p.s, X_OK) == 0;
-		if (!colon)
-			break;
-		d = colon + 1;
-	}
-	str_free(&p);
-	return ok;
-}
-
 /* -n: the configuration is readable and usable; 0, or 111 with the reasons */
 static int check_config(struct sched *s, int bad)
 {
@@ -490,11 +503,13 @@ static int check_config(struct sched *s, int bad)
 		warn_msg("queuedir %s is not a directory (queue-run would create it)", s->qdir.s);
 	char **cmds[] = { s->c.local_argv, s->c.remote_argv };
 	const char *what[] = { "local-delivery", "remote-delivery" };
+	struct str found = STR_INIT;
 	for (int i = 0; i < 2; i++)
-		if (!runnable(cmds[i][0])) {
+		if (!find_program(cmds[i][0], &found)) {
 			warn_msg("%s: %s: not found or not executable", what[i], cmds[i][0]);
 			fail = 1;
 		}
+	str_free(&found);
 	if (!s->c.locals.n)
 		warn_msg("locals is empty: every recipient is remote");
 	if (fail)

@@ -49,6 +49,8 @@ struct msg {
 	struct qstate st;
 	int statefd;
 	unsigned char *tried; /* per recipient: attempted in this round */
+	unsigned char *local; /* per recipient: in a local domain (decided once, at load) */
+	size_t todo_local, todo_remote; /* pending recipients not yet tried this round */
 	size_t running;       /* jobs running for it */
 	int gone;             /* msg/ID vanished (deleted or held) */
 	struct msg *prev, *next;
@@ -81,6 +83,7 @@ struct sched {
 	size_t nactive;
 	struct job *jobs;
 	size_t njobs, jobcap, nlocal, nremote;
+	size_t todo_local, todo_remote; /* the active messages' sums: is a scan worth it */
 	struct pollfd *pfd;
 	size_t pollcap;
 	int stopping;

@@ -349,12 +349,17 @@ time.sleep(30)' "$MAIL/bob.mbox" "$BATS_TEST_TMPDIR/locked"
 	[ "$status" -eq 100 ]
 }
 
-@test "aliases owned by a user run their commands as that user" {
-	[ "$(id -u)" = 0 ] || skip "needs root"
+# test_account: a new account $TESTUSER without a home, and $HOMES, a scratch directory anyone may write
+test_account() {
 	TESTUSER=sltest$$
 	HOMES=$(mktemp -d /tmp/sluice-home.XXXXXX)
 	chmod 777 "$HOMES"
 	useradd -M -d /nonexistent "$TESTUSER"
+}
+
+@test "aliases owned by a user run their commands as that user" {
+	[ "$(id -u)" = 0 ] || skip "needs root"
+	test_account
 	echo "w@example.test: |id -u >$HOMES/who" >"$CONF/aliases"
 	chown "$TESTUSER" "$CONF/aliases"
 	deliver-local s@example.org w@example.test <"$M"
@@ -422,4 +427,89 @@ time.sleep(30)' "$MAIL/bob.mbox" "$BATS_TEST_TMPDIR/locked"
 	[ "$status" -eq 0 ]
 	[ $(($(date +%s) - start)) -lt 10 ]
 	[ -s "$BATS_TEST_TMPDIR/bg.pids" ] # the sleep is ended by teardown
+}
+
+# forks FILE: the processes created in an "strace -f -o FILE" run
+forks() { grep -cE '^[0-9]+ +(fork|vfork|clone|clone3)\(' "$1" || true; }
+
+@test "privileges: one mailbox as root, and any number without root, are written without a child process" {
+	[ "$(id -u)" = 0 ] || skip "needs root"
+	command -v strace >/dev/null || skip "no strace"
+	st=$BATS_TEST_TMPDIR/st
+	strace -f -qq -e trace=fork,vfork,clone,clone3 -o "$st" deliver-local s@example.org alice@example.test \
+		<"$M" 2>>"$BATS_TEST_TMPDIR/log"
+	[ "$(forks "$st")" = 0 ]
+	[ "$(ls "$MAIL/alice/new" | wc -l)" = 1 ]
+	# two destinations: the first in a child (root is still needed after it), the last in the process
+	strace -f -qq -e trace=fork,vfork,clone,clone3 -o "$st" deliver-local s@example.org team@example.test \
+		<"$M" 2>>"$BATS_TEST_TMPDIR/log"
+	[ "$(forks "$st")" = 1 ]
+	[ "$(ls "$MAIL/alice/new" | wc -l)" = 2 ]
+	[ "$(mbox_msgs "$MAIL/bob.mbox" | tr '\0' '\n' | grep -c '^Delivered-To: team@example.test$')" = 1 ]
+	# without root nothing is forked, whatever the count
+	HOMES=$(mktemp -d /tmp/sluice-dl.XXXXXX)
+	chmod 755 "$HOMES"
+	mkdir "$HOMES/conf" "$HOMES/mail"
+	chown nobody "$HOMES/mail"
+	cp "$CONF/locals" "$HOMES/conf/"
+	: >"$HOMES/conf/limits"
+	printf 'x@example.test %s/mail/a/\ny@example.test %s/mail/b.mbox\n' "$HOMES" "$HOMES" >"$HOMES/conf/users"
+	echo 'xy@example.test: x@example.test, y@example.test' >"$HOMES/conf/aliases"
+	cp "$M" "$HOMES/msg"
+	chmod -R a+rX "$HOMES/conf" "$HOMES/msg"
+	SLUICE_CONF=$HOMES/conf strace -f -qq -e trace=fork,vfork,clone,clone3 -o "$st" \
+		setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups \
+		deliver-local s@example.org xy@example.test <"$HOMES/msg" 2>>"$BATS_TEST_TMPDIR/log"
+	[ "$(forks "$st")" = 0 ]
+	f=$(find "$HOMES/mail/a/new" -type f)
+	[ "$(stat -c %U "$f")" = nobody ]
+	{ expect_headers s@example.org xy@example.test; cat "$M"; } | cmp - "$f"
+	[ -z "$(ls "$HOMES/mail/a/tmp")" ]
+	[ "$(stat -c %U "$HOMES/mail/b.mbox")" = nobody ]
+}
+
+@test "privileges: a last destination of another account still gets a child when a forward follows it" {
+	[ "$(id -u)" = 0 ] || skip "needs root"
+	test_account
+	printf '#!/bin/sh\nid -u >%s/qq.who\ncat >/dev/null\ncat <&1 >/dev/null\n' "$HOMES" >"$HOMES/qq"
+	chmod 755 "$HOMES/qq"
+	echo "fw@example.test: |id -u >$HOMES/who, dave@far.test" >"$CONF/aliases"
+	chown "$TESTUSER" "$CONF/aliases"
+	QMAILQUEUE=$HOMES/qq run dl s@example.org fw@example.test <"$M"
+	[ "$status" -eq 0 ]
+	[ "$(cat "$HOMES/who")" = "$(id -u "$TESTUSER")" ]
+	# the forward is queued as the mail owner (the queue directory's, root here), not as the account
+	[ "$(cat "$HOMES/qq.who")" = "$(stat -c %u "$QUEUE")" ]
+}
+
+@test "maildir: one flush when the queue file shares the maildir's journal, two otherwise; the file is whole in new/" {
+	[ "$(id -u)" = 0 ] || skip "needs root"
+	command -v strace >/dev/null && command -v mkfs.ext4 >/dev/null || skip "no strace or mkfs.ext4"
+	img=$BATS_TEST_TMPDIR/img
+	truncate -s 32M "$img"
+	mkfs.ext4 -q -F "$img"
+	mkdir "$BATS_TEST_TMPDIR/mnt"
+	cp "$M" "$BATS_TEST_TMPDIR/other"
+	# a private mount namespace: the mount (and its loop device) go when it ends
+	run unshare -m sh -c '
+		T=$1 M=$T/mnt
+		mount -o loop "$T/img" "$M" || exit 77
+		mkdir "$M/conf" "$M/queue" "$M/mail"
+		echo "$M/queue" >"$M/conf/queuedir"
+		echo example.test >"$M/conf/locals"
+		: >"$M/conf/limits"
+		echo "alice@example.test $M/mail/alice/" >"$M/conf/users"
+		cp "$T/msg" "$M/queue/msg"
+		for f in "$M/queue/msg" "$T/other"; do
+			SLUICE_CONF=$M/conf strace -f -qq -e trace=fsync,fdatasync -o "$T/st" \
+				deliver-local s@example.org alice@example.test <"$f" >/dev/null 2>>"$T/log" || exit 1
+			grep -c sync "$T/st"
+		done
+		cd "$M/mail/alice" && for f in new/*; do cat "$f"; done >"$T/got" && ls tmp | wc -l' sh "$BATS_TEST_TMPDIR"
+	[ "$status" -ne 77 ] || skip "no loop mount here"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf '1\n2\n0')" ]
+	{ expect_headers s@example.org alice@example.test; cat "$M"; expect_headers s@example.org alice@example.test; cat "$M"; } |
+		cmp - "$BATS_TEST_TMPDIR/got"
 }

@@ -340,6 +340,24 @@ dsn() { python3 "$FIXTURES/queue-run/dsn.py" "$1"; }
 	no_files "$QUEUE/msg"
 }
 
+@test "local and remote recipients of many messages under full slots of both kinds: all delivered, limits kept" {
+	limit concurrency-local 2
+	limit concurrency-remote 2
+	limit concurrency-domain 1
+	echo 0.2 >"$STANDIN/sleep"
+	for i in $(seq 10); do
+		message m$i | inject_env sender@example.org ok$i@example.test ok$i@r$((i % 3)).test
+	done
+	message last | inject_env sender@example.org okl@example.test
+	timeout 60 queue-run -1 2>/dev/null # a scheduler that lost count would wait for ever
+	[ "$(delivered)" = 11 ]
+	[ "$(wc -l <"$STANDIN/remote-log")" = 10 ]
+	[ "$(cat "$STANDIN/max")" -le 2 ]
+	[ "$(cat "$STANDIN/rmax")" -le 2 ]
+	for d in r0 r1 r2; do [ "$(cat "$STANDIN/dom.$d.test.max")" = 1 ]; done
+	no_files "$QUEUE/msg" "$QUEUE/state"
+}
+
 @test "remote-recipients splits a long recipient list into several calls" {
 	limit remote-recipients 2
 	message l | inject_env sender@example.org ok1@r.test ok2@r.test ok3@r.test ok4@r.test ok5@r.test
