@@ -56,7 +56,9 @@ fs_make() {
 	truncate -s 320M "$IMG"
 	case $1 in
 	ext4) mkfs.ext4 -q -F "$IMG" ;;
-	ext4-fc) mkfs.ext4 -q -F -O fast_commit "$IMG" ;;
+	# (ext4 with -O fast_commit is not here: on Linux 6.18 its journal
+	# replay after such a cut failed now and then, "JBD2: journal recovery
+	# failed", and the file system would not mount; doc/durability.md)
 	xfs) mkfs.xfs -q -f "$IMG" ;;
 	esac
 }
@@ -223,13 +225,6 @@ one_cut() {
 	NPOOL=$(ls "$POOL" | wc -l)
 	for r in $(seq "$ROUNDS"); do
 		one_cut ext4 "$r"
-	done
-}
-
-@test "power cuts on ext4 with fast_commit: the same" {
-	NPOOL=$(ls "$POOL" | wc -l)
-	for r in $(seq "$ROUNDS"); do
-		one_cut ext4-fc "$r"
 	done
 }
 
