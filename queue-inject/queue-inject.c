@@ -311,18 +311,18 @@ int main(int argc, char **argv)
 	}
 	int fd = j.fd;
 	j.fd = -1; /* committed: the tmp name is gone, nothing to clean */
-	if (sync_renamed(fd) < 0) {
+	if (sync_renamed(fd) < 0 || close(fd) < 0) {
 		/*
 		 * The rename happened but may not survive a power cut.  Withdraw
-		 * it, so the caller's retry cannot make a duplicate.
+		 * it, so the caller's retry cannot make a duplicate (unless
+		 * queue-run took it in meanwhile: then it is delivered, and maybe
+		 * again after the retry, a duplicate but no loss).
 		 */
 		int e = errno;
 		unlink(j.dst.s);
 		errno = e;
 		fail(&j, write_code(), "sync queue file");
 	}
-	if (close(fd) < 0)
-		fail(&j, write_code(), "close queue file");
 	log_line("event=%s id=%s size=%llu from=<%s> rcpts=%zu%s%s", quarantine ? "quarantined" : "queued",
 		 j.id, j.size, env.sender, env.nrcpt, quarantine ? " quarantine=" : "",
 		 quarantine ? quarantine : "");

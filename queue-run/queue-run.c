@@ -11,13 +11,13 @@
  * again after its delivery round.
  *
  * Crash safety: a recipient's result is appended to state/ID, and the
- * results of one turn of the loop are flushed together before queue-run
- * waits again; a bounce is injected (and queue-inject has made it durable)
+ * results of one turn of the loop are flushed together before new
+ * deliveries start and before queue-run waits; a bounce is injected (and queue-inject has made it durable)
  * after the failures it reports are flushed and before its recipients are
  * marked "bounced"; a finished message's msg/ID is removed before its
  * state/ID.  So a crash at any point repeats at most the deliveries that
  * were running or had just finished (or one bounce), and loses nothing.
- * Where each flush is and why the others are not needed: doc/queue.md.
+ * Where each flush is and why no other is needed: doc/durability.md.
  *
  * This file: the loop, signals, configuration and taking messages in;
  * sched.h lists the other parts.

@@ -9,10 +9,9 @@
  * and flushed together (sync_records) before new deliveries start and
  * before queue-run waits, so a crash repeats at most as many deliveries as
  * may run at once; before a bounce is queued (sync_msg); and when a
- * message leaves memory.  A
- * finished message's records are not flushed at all: its two unlinks are
- * its last mark, and one fsync of state/ per turn makes every unlink of
- * that turn durable.
+ * message leaves memory.  A finished message's records are not flushed
+ * at all: its two unlinks are its last mark, and one fsync of state/ per
+ * turn makes every unlink of that turn durable.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -111,13 +110,15 @@ static struct msg *msg_load(struct sched *s, struct entry *e)
 		int c = queue_body_check(fd, m->body, &chk);
 		r = c < 0 ? -1 : c ? 0 : 2;
 	}
+	int err = errno;
 	close(fd);
 	if (r != 0) {
 		if (r < 0)
 			log_line("event=error id=%s reason=\"unable to read queue file: %s\"", e->id,
-				 strerror(errno));
+				 strerror(err));
 		else
-			set_aside(s, e->id, r == 1 ? "malformed queue file" : "message does not match its check line");
+			set_aside(s, e->id,
+				  r == 1 ? "malformed queue file" : "message does not match its check line");
 		msg_free(m);
 		return NULL;
 	}
@@ -166,9 +167,9 @@ void sync_msg(struct msg *m)
 
 /*
  * Every record written since the last call, and every finished message's
- * removal, made durable.  The unlinks of state/
- * come after those of msg/, so on ext4 (jbd2 commits transactions in
- * order) and XFS (ordered log) the fsync of state/ covers both.
+ * removal, made durable.  The unlinks of state/ come after those of msg/,
+ * so on ext4 (jbd2 commits transactions in order) and XFS (ordered log)
+ * the fsync of state/ covers both.
  */
 void sync_records(struct sched *s)
 {
