@@ -245,5 +245,8 @@ without_check() {
 # queue_check_ok FILE: the queue file's header ends with a check line that
 # matches its message (length and CRC-32C)
 queue_check_ok() {
-	[ "$(sed '/^$/q' "$1" | sed -n '$!h;${x;p}')" = "$(tail -c +"$(($(sed '/^$/q' "$1" | wc -c) + 1))" "$1" >"$BATS_TEST_TMPDIR/.qbody" && queue_check_line "$BATS_TEST_TMPDIR/.qbody")" ]
+	local head body=$BATS_TEST_TMPDIR/.qbody
+	head=$(sed '/^$/q' "$1") # the header without its blank line
+	tail -c +"$(($(printf '%s\n\n' "$head" | wc -c) + 1))" "$1" >"$body"
+	[ "$(printf '%s\n' "$head" | tail -n1)" = "$(queue_check_line "$body")" ]
 }

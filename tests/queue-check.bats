@@ -28,21 +28,7 @@ one_new() { ls "$QUEUE/new"; }
 	python3 -c 'import sys; sys.stdout.buffer.write(b"x" * 1500000 + b"\n")' >"$BATS_TEST_TMPDIR/big"
 	inject_env a@example.org b@example.test <"$BATS_TEST_TMPDIR/big"
 	f=$QUEUE/new/$(one_new)
-	want=$(python3 - "$BATS_TEST_TMPDIR/big" <<-'EOF2'
-		import sys
-		t = []
-		for i in range(256):
-		    c = i
-		    for _ in range(8):
-		        c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-		    t.append(c)
-		c = 0xffffffff
-		data = open(sys.argv[1], 'rb').read()
-		for b in data:
-		    c = t[(c ^ b) & 0xff] ^ (c >> 8)
-		print('C%d %08x' % (len(data), c ^ 0xffffffff))
-	EOF2
-	)
+	want=$(queue_check_line "$BATS_TEST_TMPDIR/big")
 	[ "$(sed -n 3p "$f")" = "$want" ]
 	tail -c 1500001 "$f" | cmp - "$BATS_TEST_TMPDIR/big"
 }
