@@ -75,7 +75,7 @@ DEPS := build-essential pkg-config bats ucspi-tcp swaks python3 \
 	libopendkim-dev python3-dkim iproute2 openssl systemd procps psmisc \
 	util-linux netcat-openbsd whois postfix clang libclang-rt-14-dev valgrind \
 	publicsuffix python3-spf python3-authheaders python3-nacl python3-yaml python3-dnspython \
-	postgrey musl-tools
+	postgrey musl-tools xfsprogs e2fsprogs
 deps:
 	apt-get update
 	# postfix is only here for smtp-sink (a test peer): no mail system may start

@@ -7,7 +7,9 @@
  * accepted:
  *  - there is a sender and at least one recipient, none holding CR, LF;
  *  - the body offset lies inside the file and the fd is left there;
- *  - encoding the envelope gives back exactly the header's bytes.
+ *  - encoding the envelope (and the check line, when there was one) gives
+ *    back exactly the header's bytes;
+ *  - queue_body_check answers 0 or 1 and leaves the offset alone.
  */
 #include <stdint.h>
 #include <string.h>
@@ -29,7 +31,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	struct envelope env = ENVELOPE_INIT;
 	off_t body = -1;
-	int r = queue_header_read(fd, &env, &body);
+	struct queue_check chk;
+	int r = queue_header_read_check(fd, &env, &body, &chk);
 	FUZZ_CHECK(r == 0 || r == 1);
 	if (r == 0) {
 		FUZZ_CHECK(body > (off_t)start && body <= (off_t)in.n);
@@ -39,10 +42,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (size_t i = 0; i < env.nrcpt; i++)
 			FUZZ_CHECK(env.rcpt[i][0] && !strpbrk(env.rcpt[i], "\r\n"));
 		struct str enc = STR_INIT;
-		queue_header_encode(&env, &enc);
+		if (chk.present)
+			queue_header_encode_check(&env, &chk, &enc);
+		else
+			queue_header_encode(&env, &enc);
 		FUZZ_CHECK(enc.len == (size_t)body - start);
 		FUZZ_CHECK(memcmp(enc.s, in.p + start, enc.len) == 0);
 		str_free(&enc);
+		int c = queue_body_check(fd, body, &chk);
+		FUZZ_CHECK(c == 0 || c == 1);
+		FUZZ_CHECK(lseek(fd, 0, SEEK_CUR) == body);
 	}
 	envelope_free(&env);
 	close(fd);

@@ -37,6 +37,11 @@ int fsync_parent(const char *path)
 	return r;
 }
 
+int sync_renamed(int fd)
+{
+	return fsync(fd);
+}
+
 #ifndef RENAME_NOREPLACE
 #define RENAME_NOREPLACE 1 /* <linux/fs.h>; not every C library exports it */
 #endif

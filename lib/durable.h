@@ -12,6 +12,18 @@ int fsync_dir(const char *dir);
 /* fsync the directory holding path (everything before its last '/') */
 int fsync_parent(const char *path);
 /*
+ * Make a file durable under the name it was just renamed or linked to,
+ * with one flush: fsync(fd), fd open on the file.  On ext4 and XFS a
+ * rename or link changes the file's inode (its ctime, or its link count),
+ * so fsync of the file commits the journal (log) up to that change, and
+ * with it the new directory entry, the data and the size: no fsync of the
+ * directory is needed.  (fdatasync is not enough: a ctime change alone
+ * does not make either commit.)  Until it returns, the new name may be on
+ * disk before the data, so a reader must be able to tell a whole file from
+ * a cut one (doc/durability.md).  0 or -1 with errno.
+ */
+int sync_renamed(int fd);
+/*
  * rename(2) that never replaces: -1 with EEXIST when to exists (the check
  * and the rename are one atomic step, renameat2 RENAME_NOREPLACE).
  */

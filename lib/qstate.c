@@ -137,7 +137,7 @@ int qstate_read(int fd, struct qstate *st)
 	return 0;
 }
 
-int qstate_append(int fd, struct qstate *st, const struct str *lines)
+int qstate_write(int fd, struct qstate *st, const struct str *lines)
 {
 	struct stat sb;
 	if (fstat(fd, &sb) < 0)
@@ -145,10 +145,15 @@ int qstate_append(int fd, struct qstate *st, const struct str *lines)
 	/* cut a torn last line off, or the next record would be glued to it */
 	if (sb.st_size != st->valid && ftruncate(fd, st->valid) < 0)
 		return -1;
-	if (fd_pwrite_all(fd, lines->s, lines->len, st->valid) < 0 || fdatasync(fd) < 0)
+	if (fd_pwrite_all(fd, lines->s, lines->len, st->valid) < 0)
 		return -1;
 	qstate_parse(st, lines->s, lines->len);
 	return 0;
+}
+
+int qstate_append(int fd, struct qstate *st, const struct str *lines)
+{
+	return qstate_write(fd, st, lines) < 0 || fdatasync(fd) < 0 ? -1 : 0;
 }
 
 void qstate_clean_text(struct str *out, const char *text, size_t len, size_t max)

@@ -2,7 +2,7 @@
  * qstate.h - queue-run's per-message record, QUEUE/state/ID.
  *
  * Plain text that `cat` shows, one record per line, only ever appended
- * (each append is followed by fdatasync before anything depends on it):
+ * (and flushed before anything depends on it: queue-run(8), doc/queue.md):
  *
  *   ok N TIME TEXT        recipient N delivered (N counts the queue file's
  *                         T lines from 0); TEXT is the delivery program's
@@ -67,9 +67,15 @@ int qstate_read(int fd, struct qstate *st);
 /*
  * Append lines (whole lines, each ending in LF) to the state file fd
  * durably: a torn tail is truncated away first, then write + fdatasync;
- * on success the lines are applied to st.  0, or -1 (errno).
+ * once written the lines are applied to st.  0, or -1 (errno).
  */
 int qstate_append(int fd, struct qstate *st, const struct str *lines);
+/*
+ * The same without the fdatasync: the caller flushes later (queue-run
+ * flushes the records of one turn of its loop together, doc/queue.md).
+ * Until then a crash may lose the lines.  0, or -1 (errno).
+ */
+int qstate_write(int fd, struct qstate *st, const struct str *lines);
 /* format one recipient record ("ok", "defer", "fail", "bounced") into out */
 void qstate_rcpt_line(struct str *out, const char *kw, size_t idx, time_t t, const char *text);
 /* copy text into out without control characters, at most max bytes */

@@ -3,10 +3,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bio.h"
 #include "conf.h"
+#include "crc32c.h"
 #include "queue.h"
 
 int queue_dir(struct str *out)
@@ -41,8 +43,53 @@ void queue_header_encode(const struct envelope *env, struct str *out)
 	envelope_encode_sep(env, '\n', out);
 }
 
+void queue_header_encode_check(const struct envelope *env, const struct queue_check *chk,
+			       struct str *out)
+{
+	envelope_encode_sep(env, '\n', out);
+	/* the blank line that ends the envelope stays last */
+	out->len--;
+	str_catf(out, "C%llu %08x\n\n", chk->len, (unsigned)chk->crc);
+}
+
+/* "C<len> <8 hex>" exactly (the line without its LF); 0 ok, -1 not */
+static int check_parse(const char *s, size_t n, struct queue_check *chk)
+{
+	size_t i = 1;
+	unsigned long long v = 0;
+	if (n < 1 + 1 + 1 + 8 || s[0] != 'C')
+		return -1;
+	for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
+		if (v > (~0ull - 9) / 10 || (i > 1 && s[1] == '0'))
+			return -1;
+		v = v * 10 + (unsigned)(s[i] - '0');
+	}
+	if (i == 1 || i + 9 != n || s[i] != ' ')
+		return -1;
+	uint32_t c = 0;
+	for (i++; i < n; i++) {
+		int d = s[i] >= '0' && s[i] <= '9' ? s[i] - '0' : s[i] >= 'a' && s[i] <= 'f' ? s[i] - 'a' + 10 : -1;
+		if (d < 0)
+			return -1;
+		c = c << 4 | (uint32_t)d;
+	}
+	chk->present = 1;
+	chk->len = v;
+	chk->crc = c;
+	return 0;
+}
+
 int queue_header_read(int fd, struct envelope *env, off_t *body)
 {
+	return queue_header_read_check(fd, env, body, NULL);
+}
+
+int queue_header_read_check(int fd, struct envelope *env, off_t *body, struct queue_check *chk)
+{
+	struct queue_check dummy;
+	if (!chk)
+		chk = &dummy;
+	memset(chk, 0, sizeof *chk);
 	off_t start = lseek(fd, 0, SEEK_CUR);
 	if (start < 0)
 		return -1;
@@ -71,6 +118,8 @@ int queue_header_read(int fd, struct envelope *env, off_t *body)
 		 */
 		if (memchr(line.s, '\0', line.len) || memchr(line.s, '\r', line.len))
 			break;
+		if (chk->present)
+			break; /* the check line is the last before the blank one */
 		if (first) {
 			if (line.s[0] != 'F')
 				break;
@@ -78,7 +127,7 @@ int queue_header_read(int fd, struct envelope *env, off_t *body)
 			first = 0;
 		} else if (line.s[0] == 'T' && line.len > 1)
 			envelope_add_rcpt(env, line.s + 1);
-		else
+		else if (line.s[0] != 'C' || env->nrcpt == 0 || check_parse(line.s, line.len, chk) < 0)
 			break;
 	}
 	int e = errno;
@@ -91,6 +140,34 @@ int queue_header_read(int fd, struct envelope *env, off_t *body)
 	}
 	errno = e;
 	return r;
+}
+
+int queue_body_check(int fd, off_t body, const struct queue_check *chk)
+{
+	if (!chk->present)
+		return 1;
+	struct stat sb;
+	if (fstat(fd, &sb) < 0)
+		return -1;
+	if (sb.st_size < body || (unsigned long long)(sb.st_size - body) != chk->len)
+		return 0;
+	char buf[65536];
+	uint32_t crc = 0;
+	unsigned long long left = chk->len;
+	off_t off = body;
+	while (left) {
+		ssize_t r = pread(fd, buf, left < sizeof buf ? (size_t)left : sizeof buf, off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			return 0; /* shorter than it said a moment ago */
+		crc = crc32c(crc, buf, (size_t)r);
+		off += r;
+		left -= (unsigned long long)r;
+	}
+	return crc == chk->crc;
 }
 
 int queue_trigger(const char *qdir, char byte)

@@ -19,12 +19,16 @@
  * Run by root without a set-id bit it becomes the queue directory's owner
  * before it writes, so root's mail makes queue files the runner can read.
  *
- * Commit: the queue file (envelope header + message) is written to tmp/ID,
- * fdatasync'd, renamed to new/ID, and new/ is fsync'd.  The rename is the
- * single commit point; before it nothing is visible, after the directory
- * fsync it survives power loss.  The envelope arrives after the message, so
- * the message is held in memory, spilling to an anonymous file past
- * SPILL_AT bytes; that keeps the common case to one write and two syncs.
+ * Commit: the queue file (envelope header, check line, message) is written
+ * to tmp/ID, renamed to new/ID, and then fsync'd: one flush.  The rename
+ * is the single commit point; before it nothing is visible, and the fsync
+ * of the renamed file makes the data and the new name durable together on
+ * ext4 and XFS (sync_renamed in lib/durable.h; doc/durability.md).  In
+ * between, a crash may leave new/ID cut short: it was never acknowledged,
+ * and its check line (length and CRC-32C of the message) lets queue-run
+ * set it aside.  The envelope arrives after the message, so the message is
+ * held in memory, spilling to an anonymous file past SPILL_AT bytes; that
+ * keeps the common case to one write and one sync.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,6 +42,7 @@
 
 #include "bio.h"
 #include "conf.h"
+#include "crc32c.h"
 #include "durable.h"
 #include "envelope.h"
 #include "log.h"
@@ -69,6 +74,7 @@ struct job {
 	size_t memlen, memcap;
 	int spill;     /* anonymous file once it is not */
 	unsigned long long size;
+	uint32_t crc;  /* CRC-32C of the message, for the check line */
 };
 
 static void fail(struct job *j, int code, const char *what)
@@ -117,6 +123,7 @@ static void read_message(struct job *j)
 		if (r == 0)
 			return;
 		j->size += (unsigned long long)r;
+		j->crc = crc32c(j->crc, buf, (size_t)r);
 		if (j->spill < 0 && j->memlen + (size_t)r > SPILL_AT)
 			open_spill(j);
 		if (j->spill >= 0) {
@@ -200,7 +207,7 @@ static int id_in_use(const char *qdir, const char *id)
 int main(int argc, char **argv)
 {
 	(void)argv;
-	struct job j = { STR_INIT, STR_INIT, STR_INIT, "", -1, NULL, 0, 0, -1, 0 };
+	struct job j = { STR_INIT, STR_INIT, STR_INIT, "", -1, NULL, 0, 0, -1, 0, 0 };
 	struct envelope env = ENVELOPE_INIT;
 	if (argc > 1) {
 		fprintf(stderr, "usage: queue-inject < message 1< envelope\n");
@@ -266,26 +273,20 @@ int main(int argc, char **argv)
 	bio_free(&in);
 
 	struct str head = STR_INIT;
-	queue_header_encode(&env, &head);
+	struct queue_check chk = { 1, j.size, j.crc };
+	queue_header_encode_check(&env, &chk, &head);
 	struct iovec iov[2] = { { head.s, head.len }, { j.mem, j.memlen } };
 	write_all_or_fail(&j, iov, j.spill < 0 ? 2 : 1);
 	if (j.spill >= 0)
 		copy_spill(&j);
-	if (fdatasync(j.fd) < 0)
-		fail(&j, write_code(), "sync queue file");
-	if (close(j.fd) < 0)
-		fail(&j, write_code(), "close queue file");
 
 	struct str newdir = STR_INIT;
 	queue_path(&newdir, j.qdir.s, quarantine ? "quarantine" : "new", NULL);
 	if (quarantine) {
 		str_catf(&newdir, "/%s", quarantine);
-		if (mkdir(newdir.s, 0750) == 0) {
-			if (fsync_parent(newdir.s) < 0)
-				fail(&j, write_code(), "sync the quarantine directory");
-		} else if (errno != EEXIST) {
+		/* no flush of its own: the queue file's (below) comes later */
+		if (mkdir(newdir.s, 0750) < 0 && errno != EEXIST)
 			fail(&j, write_code(), "create the quarantine directory");
-		}
 	}
 	/*
 	 * Never replace a queued message: a QUEUE_ID already used (in new/, or
@@ -308,16 +309,19 @@ int main(int argc, char **argv)
 			qid_make(j.id);
 		log_line("event=renamed id=%s was=%s reason=\"id in use\"", j.id, old);
 	}
+	int fd = j.fd;
 	j.fd = -1; /* committed: the tmp name is gone, nothing to clean */
-	if (fsync_dir(newdir.s) < 0) {
+	if (sync_renamed(fd) < 0 || close(fd) < 0) {
 		/*
 		 * The rename happened but may not survive a power cut.  Withdraw
-		 * it, so the caller's retry cannot make a duplicate.
+		 * it, so the caller's retry cannot make a duplicate (unless
+		 * queue-run took it in meanwhile: then it is delivered, and maybe
+		 * again after the retry, a duplicate but no loss).
 		 */
 		int e = errno;
 		unlink(j.dst.s);
 		errno = e;
-		fail(&j, write_code(), "sync queue directory");
+		fail(&j, write_code(), "sync queue file");
 	}
 	if (quarantine)
 		log_line("event=quarantined id=%s size=%llu from=<%s> rcpts=%zu quarantine=%s", j.id, j.size,

@@ -10,12 +10,14 @@
  * a message is read from disk when it is due ("active") and forgotten
  * again after its delivery round.
  *
- * Crash safety: a recipient's result is appended to state/ID and
- * fdatasync'd before anything depends on it; a bounce is injected (and
- * queue-inject has made it durable) before its recipients are marked
- * "bounced"; a finished message's msg/ID is removed before its state/ID.
- * So a crash at any point repeats at most the deliveries that were running
- * (or one bounce), and loses nothing.
+ * Crash safety: a recipient's result is appended to state/ID, and the
+ * results of one turn of the loop are flushed together before new
+ * deliveries start and before queue-run waits; a bounce is injected (and queue-inject has made it durable)
+ * after the failures it reports are flushed and before its recipients are
+ * marked "bounced"; a finished message's msg/ID is removed before its
+ * state/ID.  So a crash at any point repeats at most the deliveries that
+ * were running or had just finished (or one bounce), and loses nothing.
+ * Where each flush is and why no other is needed: doc/durability.md.
  *
  * This file: the loop, signals, configuration and taking messages in;
  * sched.h lists the other parts.
@@ -216,7 +218,7 @@ static void make_dirs(struct sched *s)
 		const char *name;
 		mode_t mode;
 	} sub[] = { { "tmp", 0770 }, { "new", 0770 }, { "msg", 0750 }, { "state", 0750 },
-		    { "hold", 0750 }, { "quarantine", 0770 } };
+		    { "hold", 0750 }, { "quarantine", 0770 }, { "corrupt", 0750 } };
 	struct str p = STR_INIT;
 	if (mkdir(s->qdir.s, 0750) < 0 && errno != EEXIST)
 		die_sys(EXIT_SYS, "unable to create %s", s->qdir.s);
@@ -317,15 +319,6 @@ static void cleanup(struct sched *s, time_t orphan_age)
 	str_free(&q);
 }
 
-static void sync_dir(struct sched *s, const char *sub)
-{
-	struct str p = STR_INIT;
-	qpath(s, &p, sub, NULL);
-	if (fsync_dir(p.s) < 0)
-		die_sys(EXIT_SYS, "unable to sync %s", p.s);
-	str_free(&p);
-}
-
 /* read a message's state file far enough to know when it is due */
 static time_t due_from_state(struct sched *s, const char *id)
 {
@@ -366,8 +359,10 @@ static void scan_msg(struct sched *s)
 }
 
 /*
- * new/ -> msg/: create state/ID, rename, then one fsync per directory for
- * the whole batch, before any delivery of these messages starts.
+ * new/ -> msg/: create state/ID, rename.  No flush: a rename lost in a
+ * crash leaves the message in new/, where the next start finds it, and
+ * the first record's flush (sync_records) commits the renames and the
+ * creations before it on ext4 and XFS (doc/queue.md).
  */
 static void takein(struct sched *s)
 {
@@ -403,11 +398,6 @@ static void takein(struct sched *s)
 		memcpy(ids[n++], de->d_name, QID_SIZE);
 	}
 	closedir(d);
-	if (n) {
-		sync_dir(s, "state");
-		sync_dir(s, "msg");
-		sync_dir(s, "new");
-	}
 	for (size_t i = 0; i < n; i++) {
 		struct entry *e = entry_get(s, ids[i]);
 		e->due = 0;
@@ -569,6 +559,13 @@ int main(int argc, char **argv)
 	log_line("event=start mode=%s queued=%zu", s.oneshot ? "once" : "daemon", s.hcount);
 
 	for (;;) {
+		/*
+		 * The results of the last turn are durable before new deliveries
+		 * start, so a crash repeats at most concurrency-local (or -remote)
+		 * deliveries: the running ones and the unflushed finished ones
+		 * together never exceed the limit.
+		 */
+		sync_records(&s);
 		if (!s.stopping) {
 			promote(&s);
 			start_jobs(&s);
@@ -588,6 +585,8 @@ int main(int argc, char **argv)
 		s.pfd[1] = (struct pollfd){ .fd = s.stopping ? -1 : s.trigger, .events = POLLIN };
 		for (size_t k = 0; k < s.njobs; k++)
 			s.pfd[2 + k] = (struct pollfd){ .fd = s.jobs[k].out, .events = POLLIN };
+		/* and what loading and starting recorded, before we wait */
+		sync_records(&s);
 		int r = poll(s.pfd, 2 + s.njobs, poll_timeout(&s, now()));
 		if (r < 0 && errno != EINTR)
 			die_sys(EXIT_SYS, "unable to poll");
@@ -640,6 +639,7 @@ int main(int argc, char **argv)
 			log_line("event=flush queued=%zu", s.hcount);
 		}
 	}
+	sync_records(&s);
 	log_line("event=stop");
 	round_free(&s);
 	index_free(&s);

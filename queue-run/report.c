@@ -157,6 +157,8 @@ int report(struct sched *s, struct msg *m, int delayed)
 			.headers = hdr.s, .hlen = hdr.len,
 		};
 		dsn_build(&rep, &msg);
+		/* the "fail" marks durable first: a bounced recipient is never retried */
+		sync_msg(m);
 		char rid[QID_SIZE];
 		ok = inject(s, &msg, to, rid);
 		if (ok == 0) {

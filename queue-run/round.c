@@ -1,9 +1,17 @@
 /*
  * round.c - active messages (see sched.h): a message is loaded when due,
  * its recipients are handed to delivery jobs within the concurrency
- * limits, each result is recorded in state/ID before anything depends on
- * it, and when every recipient has had its try the round ends: bounce,
- * finish, or schedule the next round.
+ * limits, each result is recorded in state/ID, and when every recipient
+ * has had its try the round ends: bounce, finish, or schedule the next
+ * round.
+ *
+ * Flushes (doc/queue.md, doc/durability.md): records are written at once
+ * and flushed together (sync_records) before new deliveries start and
+ * before queue-run waits, so a crash repeats at most as many deliveries as
+ * may run at once; before a bounce is queued (sync_msg); and when a
+ * message leaves memory.  A finished message's records are not flushed
+ * at all: its two unlinks are its last mark, and one fsync of state/ per
+ * turn makes every unlink of that turn durable.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -50,6 +58,7 @@ static void msg_forget(struct sched *s, struct msg *m, int keep_entry)
 	s->todo_remote -= m->todo_remote;
 	struct entry *e = m->e;
 	e->m = NULL;
+	sync_msg(m); /* its state file is closed next */
 	msg_free(m);
 	if (keep_entry && !s->oneshot)
 		heap_push(s, e);
@@ -66,7 +75,27 @@ int open_msg(struct sched *s, const char *id)
 	return fd;
 }
 
-/* the message becomes active; NULL when it is gone or unreadable */
+/*
+ * A queue file that is malformed or does not match its check line was cut
+ * short (or left with a hole) by a crash before queue-inject's flush: it
+ * was never acknowledged.  It goes to corrupt/, never delivered and never
+ * deleted, for the administrator to look at.
+ */
+static void set_aside(struct sched *s, const char *id, const char *why)
+{
+	struct str from = STR_INIT, to = STR_INIT;
+	qpath(s, &from, "msg", id);
+	qpath(s, &to, "corrupt", id);
+	if (rename_noreplace(from.s, to.s) == 0)
+		log_line("event=corrupt id=%s reason=\"%s\" moved=corrupt/%s", id, why, id);
+	else if (errno != ENOENT)
+		log_line("event=error id=%s reason=\"%s; unable to move it to corrupt/: %s\"", id, why,
+			 strerror(errno));
+	str_free(&from);
+	str_free(&to);
+}
+
+/* the message becomes active; NULL when it is gone, unreadable or set aside */
 static struct msg *msg_load(struct sched *s, struct entry *e)
 {
 	int fd = open_msg(s, e->id);
@@ -78,11 +107,21 @@ static struct msg *msg_load(struct sched *s, struct entry *e)
 	}
 	struct msg *m = xcalloc(1, sizeof *m);
 	m->statefd = -1;
-	int r = queue_header_read(fd, &m->env, &m->body);
+	struct queue_check chk;
+	int r = queue_header_read_check(fd, &m->env, &m->body, &chk);
+	if (r == 0) {
+		int c = queue_body_check(fd, m->body, &chk);
+		r = c < 0 ? -1 : c ? 0 : 2;
+	}
+	int err = errno;
 	close(fd);
 	if (r != 0) {
-		log_line("event=error id=%s reason=\"%s\"", e->id,
-			 r < 0 ? "unable to read queue file" : "malformed queue file");
+		if (r < 0)
+			log_line("event=error id=%s reason=\"unable to read queue file: %s\"", e->id,
+				 strerror(err));
+		else
+			set_aside(s, e->id,
+				  r == 1 ? "malformed queue file" : "message does not match its check line");
 		msg_free(m);
 		return NULL;
 	}
@@ -114,8 +153,39 @@ static struct msg *msg_load(struct sched *s, struct entry *e)
 
 void record(struct msg *m, const struct str *lines)
 {
-	if (qstate_append(m->statefd, &m->st, lines) < 0)
+	if (qstate_write(m->statefd, &m->st, lines) < 0)
 		die_sys(EXIT_SYS, "unable to write state/%s", m->e->id);
+	m->dirty = 1;
+}
+
+/* make m's records durable (fdatasync: the appended lines and the size) */
+void sync_msg(struct msg *m)
+{
+	if (!m->dirty)
+		return;
+	if (fdatasync(m->statefd) < 0)
+		die_sys(EXIT_SYS, "unable to sync state/%s", m->e->id);
+	m->dirty = 0;
+}
+
+/*
+ * Every record written since the last call, and every finished message's
+ * removal, made durable.  The unlinks of state/ come after those of msg/,
+ * so on ext4 (jbd2 commits transactions in order) and XFS (ordered log)
+ * the fsync of state/ covers both.
+ */
+void sync_records(struct sched *s)
+{
+	for (struct msg *m = s->head; m; m = m->next)
+		sync_msg(m);
+	if (s->removed) {
+		struct str p = STR_INIT;
+		qpath(s, &p, "state", NULL);
+		if (fsync_dir(p.s) < 0)
+			die_sys(EXIT_SYS, "unable to sync %s", p.s);
+		str_free(&p);
+		s->removed = 0;
+	}
 }
 
 /*
@@ -139,6 +209,7 @@ static void compact(struct sched *s, struct msg *m)
 		close(m->statefd);
 		m->statefd = fd;
 		m->st.valid = (off_t)sum.len;
+		m->dirty = 0; /* atomic_write made the summary durable */
 		log_line("event=compact id=%s size=%zu", m->e->id, sum.len);
 	}
 	str_free(&sum);
@@ -238,8 +309,14 @@ static void round_end(struct sched *s, struct msg *m)
 	}
 	int bounce_failed = qstate_owed(&m->st) && report(s, m, 0) < 0;
 	if (!qstate_pending(&m->st) && !qstate_owed(&m->st)) {
-		/* msg before state: a state file without its message is harmless debris */
+		/*
+		 * msg before state: a state file without its message is harmless
+		 * debris.  The records need no flush of their own: the unlinks are
+		 * the last mark, flushed with the turn's others (sync_records).
+		 */
 		if (unlink(p.s) == 0) {
+			m->dirty = 0;
+			s->removed = 1;
 			qpath(s, &p, "state", id);
 			if (unlink(p.s) < 0)
 				warn_sys("unable to remove %s", p.s);

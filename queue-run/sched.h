@@ -53,6 +53,7 @@ struct msg {
 	size_t todo_local, todo_remote; /* pending recipients not yet tried this round */
 	size_t running;       /* jobs running for it */
 	int gone;             /* msg/ID vanished (deleted or held) */
+	int dirty;            /* records written to statefd, not yet flushed */
 	struct msg *prev, *next;
 };
 
@@ -89,6 +90,7 @@ struct sched {
 	int stopping;
 	time_t stop_at, pass_start, next_rescan, next_cleanup;
 	char lastid[QID_SIZE];
+	int removed;     /* finished messages unlinked, not yet flushed */
 };
 
 /* queue-run.c */
@@ -107,6 +109,8 @@ void index_free(struct sched *s);
 /* round.c */
 int open_msg(struct sched *s, const char *id);
 void record(struct msg *m, const struct str *lines);
+void sync_msg(struct msg *m);
+void sync_records(struct sched *s);
 void start_jobs(struct sched *s);
 void promote(struct sched *s);
 void drain(struct job *j);

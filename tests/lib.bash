@@ -205,3 +205,48 @@ policy_run() {
 policy_expect() {
 	printf "$1" | cmp - "$BATS_TEST_TMPDIR/out" || { cat "$BATS_TEST_TMPDIR/out" "$BATS_TEST_TMPDIR/err"; false; }
 }
+
+# queue_check_line FILE: the check line queue-inject writes into the queue
+# file's header for a message of FILE's bytes, "C<length> <CRC-32C>"
+# (lib/queue.h)
+queue_check_line() {
+	python3 - "$1" <<-'EOF'
+		import sys
+		t = []
+		for i in range(256):
+		    c = i
+		    for _ in range(8):
+		        c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+		    t.append(c)
+		data = open(sys.argv[1], 'rb').read()
+		c = 0xffffffff
+		for b in data:
+		    c = t[(c ^ b) & 0xff] ^ (c >> 8)
+		print('C%d %08x' % (len(data), c ^ 0xffffffff))
+	EOF
+}
+
+# without_check FILE: a queue file without its check line (the last line
+# of the header, if it is one), for tests about the rest of the file
+without_check() {
+	python3 - "$1" <<-'EOF'
+		import re, sys
+		data = open(sys.argv[1], 'rb').read()
+		end = data.find(b'\n\n')
+		if end >= 0:
+		    head = data[:end + 1]
+		    m = re.search(rb'(^|\n)(C\d+ [0-9a-f]{8}\n)$', head)
+		    if m:
+		        data = head[:m.start(2)] + data[end + 1:]
+		sys.stdout.buffer.write(data)
+	EOF
+}
+
+# queue_check_ok FILE: the queue file's header ends with a check line that
+# matches its message (length and CRC-32C)
+queue_check_ok() {
+	local head body=$BATS_TEST_TMPDIR/.qbody
+	head=$(sed '/^$/q' "$1") # the header without its blank line
+	tail -c +"$(($(printf '%s\n\n' "$head" | wc -c) + 1))" "$1" >"$body"
+	[ "$(printf '%s\n' "$head" | tail -n1)" = "$(queue_check_line "$body")" ]
+}

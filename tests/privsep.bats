@@ -111,7 +111,8 @@ private() {
 	f=$(ls "$Q/new")
 	[ "$(echo "$f" | wc -l)" = 1 ]
 	[ "$(stat -c '%U %G %a' "$Q/new/$f")" = "$QU $QU 640" ]
-	cmp "$Q/new/$f" <(printf 'Fa@example.test\nTb@example.test\n\nSubject: hi\n\nbody\n')
+	cmp "$Q/new/$f" <(printf 'Fa@example.test\nTb@example.test\nC18 %s\n\nSubject: hi\n\nbody\n' \
+		"$(printf 'Subject: hi\n\nbody\n' >"$T/m" && queue_check_line "$T/m" | cut -d' ' -f2)")
 	[ -z "$(find "$T/evil/q" -type f)" ]
 	[ -z "$(find "$D" -name evil)" ]
 	# a valid QUEUE_ID is still honoured

@@ -15,7 +15,9 @@ inject() { # inject ENVELOPE-PRINTF-FORMAT < message
 	printf 'Subject: t\n\nhello\n' | inject 'Fa@example.org\0Tb@example.test\0Tc@example.test\0\0'
 	[ "$(queued_files | wc -l)" = 1 ]
 	f=$(queued_files)
-	printf 'Fa@example.org\nTb@example.test\nTc@example.test\n\nSubject: t\n\nhello\n' | cmp - "$f"
+	printf 'Subject: t\n\nhello\n' >"$BATS_TEST_TMPDIR/m"
+	printf 'Fa@example.org\nTb@example.test\nTc@example.test\n%s\n\nSubject: t\n\nhello\n' \
+		"$(queue_check_line "$BATS_TEST_TMPDIR/m")" | cmp - "$f"
 	[ -z "$(ls "$QUEUE/tmp")" ]
 }
 
@@ -59,7 +61,9 @@ inject() { # inject ENVELOPE-PRINTF-FORMAT < message
 	head -c 3000000 /dev/urandom | base64 >"$BATS_TEST_TMPDIR/big"
 	inject 'Fa@b\0Tc@example.test\0\0' <"$BATS_TEST_TMPDIR/big"
 	f=$(queued_files)
-	tail -c +"$(($(printf 'Fa@b\nTc@example.test\n\n' | wc -c) + 1))" "$f" | cmp - "$BATS_TEST_TMPDIR/big"
+	head=$(printf 'Fa@b\nTc@example.test\n%s\n\n' "$(queue_check_line "$BATS_TEST_TMPDIR/big")" | wc -c)
+	head -c "$head" "$f" | grep -qx "$(queue_check_line "$BATS_TEST_TMPDIR/big")"
+	tail -c +"$((head + 1))" "$f" | cmp - "$BATS_TEST_TMPDIR/big"
 }
 
 @test "ids are unique and sort by arrival" {
@@ -108,7 +112,8 @@ inject() { # inject ENVELOPE-PRINTF-FORMAT < message
 @test "crash test: 200 injections killed at random moments; every exit 0 is whole in the queue, nothing partial is visible" {
 	head -c 1500000 /dev/urandom | base64 >"$BATS_TEST_TMPDIR/big"
 	printf 'Fa@example.org\0Tb@example.test\0\0' >"$BATS_TEST_TMPDIR/env"
-	printf 'Fa@example.org\nTb@example.test\n\n' | cat - "$BATS_TEST_TMPDIR/big" >"$BATS_TEST_TMPDIR/want"
+	printf 'Fa@example.org\nTb@example.test\n%s\n\n' "$(queue_check_line "$BATS_TEST_TMPDIR/big")" |
+		cat - "$BATS_TEST_TMPDIR/big" >"$BATS_TEST_TMPDIR/want"
 	: >"$BATS_TEST_TMPDIR/results"
 	for i in $(seq 200); do
 		id=$(printf '1795000000.%06d.%07d' "$i" "$i")

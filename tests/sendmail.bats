@@ -15,8 +15,8 @@ qfile() {
 	queued_files
 }
 
-# envelope_of FILE: the envelope lines;  message_of FILE: the message
-envelope_of() { sed '/^$/q' "$1" | sed '$d'; }
+# envelope_of FILE: the envelope lines (not the check line);  message_of FILE: the message
+envelope_of() { without_check "$1" | sed '/^$/q' | sed '$d'; }
 message_of() { sed '1,/^$/d' "$1"; }
 
 @test "recipients on the command line; Date, Message-ID and From added once" {
