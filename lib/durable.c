@@ -9,6 +9,7 @@
 
 #include "bio.h"
 #include "durable.h"
+#include "fsjournal.h"
 #include "str.h"
 
 int fsync_dir(const char *dir)
@@ -37,9 +38,11 @@ int fsync_parent(const char *path)
 	return r;
 }
 
-int sync_renamed(int fd)
+int sync_renamed(int fd, const char *dir)
 {
-	return fsync(fd);
+	if (fsync(fd) < 0)
+		return -1;
+	return fs_journal_orders(fd, fd) ? 0 : fsync_dir(dir);
 }
 
 #ifndef RENAME_NOREPLACE

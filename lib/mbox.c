@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include "bio.h"
+#include "durable.h"
+#include "fsjournal.h"
 #include "mbox.h"
 #include "safeopen.h"
 
@@ -220,7 +222,13 @@ int mbox_deliver(const char *path, const char *sender, const struct dmsg *m, uns
 		close(fd);
 		goto out;
 	}
-	if (close(fd) < 0) {
+	/*
+	 * A new mbox file's name: ext4 and XFS commit it with the file's
+	 * fsync; elsewhere its directory is flushed too (fsync only reads the
+	 * path: following a link there writes nothing).
+	 */
+	int name_durable = st.st_size > 0 || fs_journal_orders(fd, fd) || fsync_parent(path) == 0;
+	if (close(fd) < 0 || !name_durable) {
 		r = deliver_syserr(why, "unable to write %s", path);
 		goto out;
 	}

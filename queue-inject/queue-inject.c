@@ -45,6 +45,7 @@
 #include "crc32c.h"
 #include "durable.h"
 #include "envelope.h"
+#include "fsjournal.h"
 #include "log.h"
 #include "privsep.h"
 #include "qid.h"
@@ -282,10 +283,13 @@ int main(int argc, char **argv)
 
 	struct str newdir = STR_INIT;
 	queue_path(&newdir, j.qdir.s, quarantine ? "quarantine" : "new", NULL);
+	int created = 0; /* a new quarantine directory: its name must be durable too */
 	if (quarantine) {
 		str_catf(&newdir, "/%s", quarantine);
-		/* no flush of its own: the queue file's (below) comes later */
-		if (mkdir(newdir.s, 0750) < 0 && errno != EEXIST)
+		/* no flush of its own on ext4 and XFS: the queue file's (below) comes later */
+		if (mkdir(newdir.s, 0750) == 0)
+			created = 1;
+		else if (errno != EEXIST)
 			fail(&j, write_code(), "create the quarantine directory");
 	}
 	/*
@@ -311,7 +315,8 @@ int main(int argc, char **argv)
 	}
 	int fd = j.fd;
 	j.fd = -1; /* committed: the tmp name is gone, nothing to clean */
-	if (sync_renamed(fd) < 0 || close(fd) < 0) {
+	if (sync_renamed(fd, newdir.s) < 0 ||
+	    (created && !fs_journal_orders(fd, fd) && fsync_parent(newdir.s) < 0) || close(fd) < 0) {
 		/*
 		 * The rename happened but may not survive a power cut.  Withdraw
 		 * it, so the caller's retry cannot make a duplicate (unless

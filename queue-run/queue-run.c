@@ -39,6 +39,7 @@
 #include "child.h"
 #include "die.h"
 #include "durable.h"
+#include "fsjournal.h"
 #include "log.h"
 #include "queue.h"
 #include "sched.h"
@@ -358,11 +359,36 @@ static void scan_msg(struct sched *s)
 	str_free(&p);
 }
 
+/* does the queue's file system order its journal (doc/durability.md) */
+static int journal_ordered(struct sched *s)
+{
+	struct str p = STR_INIT;
+	qpath(s, &p, "msg", NULL);
+	int fd = open(p.s, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		die_sys(EXIT_SYS, "unable to open %s", p.s);
+	int r = fs_journal_orders(fd, fd);
+	close(fd);
+	str_free(&p);
+	return r;
+}
+
+void sync_dir(struct sched *s, const char *sub)
+{
+	struct str p = STR_INIT;
+	qpath(s, &p, sub, NULL);
+	if (fsync_dir(p.s) < 0)
+		die_sys(EXIT_SYS, "unable to sync %s", p.s);
+	str_free(&p);
+}
+
 /*
- * new/ -> msg/: create state/ID, rename.  No flush: a rename lost in a
- * crash leaves the message in new/, where the next start finds it, and
- * the first record's flush (sync_records) commits the renames and the
- * creations before it on ext4 and XFS (doc/queue.md).
+ * new/ -> msg/: create state/ID, rename.  No flush on ext4 and XFS: a
+ * rename lost in a crash leaves the message in new/, where the next start
+ * finds it, and the first record's flush (sync_records) commits the
+ * renames and the creations before it (doc/queue.md).  On any other file
+ * system the plain way: one fsync per directory for the batch, before any
+ * delivery of it starts.
  */
 static void takein(struct sched *s)
 {
@@ -398,6 +424,11 @@ static void takein(struct sched *s)
 		memcpy(ids[n++], de->d_name, QID_SIZE);
 	}
 	closedir(d);
+	if (n && !s->ordered) {
+		sync_dir(s, "state");
+		sync_dir(s, "msg");
+		sync_dir(s, "new");
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct entry *e = entry_get(s, ids[i]);
 		e->due = 0;
@@ -546,6 +577,7 @@ int main(int argc, char **argv)
 	}
 	make_dirs(&s);
 	lock_queue(&s);
+	s.ordered = journal_ordered(&s);
 	setup_signals(&s);
 	if (!s.oneshot)
 		open_trigger(&s);
@@ -556,7 +588,8 @@ int main(int argc, char **argv)
 	s.pass_start = t;
 	s.next_rescan = t + RESCAN_EVERY;
 	s.next_cleanup = t + CLEANUP_EVERY;
-	log_line("event=start mode=%s queued=%zu", s.oneshot ? "once" : "daemon", s.hcount);
+	log_line("event=start mode=%s queued=%zu flushes=%s", s.oneshot ? "once" : "daemon", s.hcount,
+		 s.ordered ? "journal" : "plain");
 
 	for (;;) {
 		/*

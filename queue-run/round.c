@@ -172,18 +172,16 @@ void sync_msg(struct msg *m)
  * Every record written since the last call, and every finished message's
  * removal, made durable.  The unlinks of state/ come after those of msg/,
  * so on ext4 (jbd2 commits transactions in order) and XFS (ordered log)
- * the fsync of state/ covers both.
+ * the fsync of state/ covers both; elsewhere msg/ is flushed first.
  */
 void sync_records(struct sched *s)
 {
 	for (struct msg *m = s->head; m; m = m->next)
 		sync_msg(m);
 	if (s->removed) {
-		struct str p = STR_INIT;
-		qpath(s, &p, "state", NULL);
-		if (fsync_dir(p.s) < 0)
-			die_sys(EXIT_SYS, "unable to sync %s", p.s);
-		str_free(&p);
+		if (!s->ordered)
+			sync_dir(s, "msg");
+		sync_dir(s, "state");
 		s->removed = 0;
 	}
 }

@@ -91,7 +91,11 @@ struct sched {
 	time_t stop_at, pass_start, next_rescan, next_cleanup;
 	char lastid[QID_SIZE];
 	int removed;     /* finished messages unlinked, not yet flushed */
+	int ordered;     /* the queue's file system journals in order (lib/fsjournal.h) */
 };
+
+/* fsync QUEUE/sub, or die */
+void sync_dir(struct sched *s, const char *sub);
 
 /* queue-run.c */
 time_t now(void);

@@ -154,3 +154,35 @@ inject() { # inject ENVELOPE-PRINTF-FORMAT < message
 	# three intruders, each under a fresh id
 	[ "$(grep -l '^intruder$' "$QUEUE"/new/* | wc -l)" = 3 ]
 }
+
+@test "flushes follow the file system: one on ext4 with its journal, file and new/ on ext2; queue-run says which" {
+	[ "$(id -u)" = 0 ] || skip "needs root"
+	command -v strace >/dev/null && command -v mkfs.ext4 >/dev/null && command -v mkfs.ext2 >/dev/null ||
+		skip "no strace or mkfs"
+	# each in a private mount namespace: the mount (and its loop device) go when it ends
+	for fs in ext4 ext2; do
+		truncate -s 32M "$BATS_TEST_TMPDIR/$fs.img"
+		"mkfs.$fs" -q -F "$BATS_TEST_TMPDIR/$fs.img"
+		mkdir "$BATS_TEST_TMPDIR/$fs"
+		run unshare -m bash -c '
+			T=$1 M=$1/$2
+			mount -o loop "$T/$2.img" "$M" || exit 77
+			mkdir "$M/queue" && cp -r "$SLUICE_CONF" "$M/conf" && echo "$M/queue" >"$M/conf/queuedir"
+			export SLUICE_CONF=$M/conf
+			queue-run -1 2>"$T/$2.log" || exit 1
+			printf "x\n" | strace -qq -e trace=fsync,fdatasync -o "$T/$2.st" \
+				queue-inject 1< <(printf "Fa@example.org\0Tb@example.test\0\0") 2>>"$T/$2.log" || exit 1
+			tr -s " " <"$T/$2.st"; grep -o "flushes=[a-z]*" "$T/$2.log"
+			ls "$M/queue/new" | wc -l' bash "$BATS_TEST_TMPDIR" "$fs"
+		[ "$status" -ne 77 ] || skip "no loop mount here"
+		echo "$fs: $output"
+		[ "$status" -eq 0 ]
+		if [ $fs = ext4 ]; then
+			[[ ${lines[0]} =~ ^fsync\([0-9]+\)\ =\ 0$ ]]
+			[ "${#lines[@]}" = 3 ] && [ "${lines[1]}" = flushes=journal ] && [ "${lines[2]}" = 1 ]
+		else
+			[[ ${lines[0]} =~ ^fsync\([0-9]+\)\ =\ 0$ ]] && [[ ${lines[1]} =~ ^fsync\([0-9]+\)\ =\ 0$ ]]
+			[ "${#lines[@]}" = 4 ] && [ "${lines[2]}" = flushes=plain ] && [ "${lines[3]}" = 1 ]
+		fi
+	done
+}
