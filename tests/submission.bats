@@ -284,7 +284,8 @@ session() {
 		r=$T/share/sluice/service/sluice-$name/run
 		[ -x "$r" ]
 		sh -n "$r"
-		grep -Eq "tcpserver -v -c [0-9]+ .* 0 $port \\\\$" "$r"
+		grep -Eq "tcpserver -v -l .* -c [0-9]+ .* 0 $port \\\\$" "$r"
+		grep -qF -- '-l "$(head -n 1 '"$T/etc/me)" "$r"
 		grep -qx "	$T/sbin/$prog$opts" "$r"
 	done
 }
