@@ -33,18 +33,18 @@ one_new() { ls "$QUEUE/new"; }
 	tail -c 1500001 "$f" | cmp - "$BATS_TEST_TMPDIR/big"
 }
 
-@test "queue-inject flushes once, after the rename: fsync of the renamed file" {
+@test "queue-inject flushes after the rename: the renamed file (and new/ off an ordered journal)" {
 	command -v strace >/dev/null || skip "strace is not installed"
 	printf 'Subject: one flush\n\nbody\n' >"$BATS_TEST_TMPDIR/m"
 	# (a sanitized build's leak checker cannot run under ptrace)
 	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 strace -f -qq -o "$BATS_TEST_TMPDIR/trace" -e trace=rename,renameat,renameat2,fsync,fdatasync,sync_file_range,syncfs \
 		queue-inject <"$BATS_TEST_TMPDIR/m" 1< <(printf 'Fa@example.org\0Tb@example.test\0\0')
 	cat "$BATS_TEST_TMPDIR/trace"
-	run grep -Ec 'fsync|fdatasync|sync_file_range|syncfs' "$BATS_TEST_TMPDIR/trace"
-	[ "$output" = 1 ]
-	# the rename into new/ first, then the fsync of the same file
 	grep -E 'rename' "$BATS_TEST_TMPDIR/trace" | grep -q '/new/'
-	[ "$(grep -Eo 'rename[a-z0-9]*|fsync' "$BATS_TEST_TMPDIR/trace" | tr '\n' ' ')" = "renameat2 fsync " ]
+	# the rename into new/ first, then the fsync of the file; where the file
+	# system does not order its journal (queue-inject.bats checks which), of new/ too
+	run sh -c "grep -Eo 'rename[a-z0-9]*|fsync|fdatasync|sync_file_range|syncfs' '$BATS_TEST_TMPDIR/trace' | tr '\n' ' '"
+	[ "$output" = "renameat2 fsync " ] || [ "$output" = "renameat2 fsync fsync " ]
 }
 
 @test "a queue file cut short is set aside in corrupt/, never delivered" {
