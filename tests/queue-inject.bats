@@ -159,6 +159,8 @@ inject() { # inject ENVELOPE-PRINTF-FORMAT < message
 	[ "$(id -u)" = 0 ] || skip "needs root"
 	command -v strace >/dev/null && command -v mkfs.ext4 >/dev/null && command -v mkfs.ext2 >/dev/null ||
 		skip "no strace or mkfs"
+	# a sanitized build's leak checker cannot run under ptrace
+	export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
 	# each in a private mount namespace: the mount (and its loop device) go when it ends
 	for fs in ext4 ext2; do
 		truncate -s 32M "$BATS_TEST_TMPDIR/$fs.img"
