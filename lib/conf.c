@@ -53,9 +53,15 @@ int conf_read_path(const char *path, struct str *out)
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? 1 : -1;
+	/*
+	 * Through a buffer on the stack, so out grows only to the file's size:
+	 * most files here are a line or two, and a process reads a dozen of
+	 * them per connection or delivery (a 4 KB heap buffer each time makes
+	 * musl's allocator map and unmap memory for every file).
+	 */
+	char buf[4096];
 	for (;;) {
-		str_ready(out, 4096);
-		ssize_t r = read(fd, out->s + out->len, 4096);
+		ssize_t r = read(fd, buf, sizeof buf);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -66,8 +72,7 @@ int conf_read_path(const char *path, struct str *out)
 		}
 		if (r == 0)
 			break;
-		out->len += (size_t)r;
-		out->s[out->len] = '\0';
+		str_catb(out, buf, (size_t)r);
 	}
 	close(fd);
 	return 0;

@@ -43,14 +43,23 @@ void str_catc(struct str *sa, char c)
 
 void str_vcatf(struct str *sa, const char *fmt, va_list ap)
 {
+	/*
+	 * Format once into the room there is (at least 64 bytes, which most
+	 * pieces fit), and again only when it did not fit: formatting is a
+	 * good part of what the per-message programs do.
+	 */
+	str_ready(sa, 64);
 	va_list cp;
 	va_copy(cp, ap);
-	int n = vsnprintf(NULL, 0, fmt, cp);
+	size_t room = sa->cap - sa->len;
+	int n = vsnprintf(sa->s + sa->len, room, fmt, cp);
 	va_end(cp);
 	if (n < 0)
 		die(EXIT_SYS, "unable to format string");
-	str_ready(sa, (size_t)n);
-	vsnprintf(sa->s + sa->len, (size_t)n + 1, fmt, ap);
+	if ((size_t)n >= room) {
+		str_ready(sa, (size_t)n);
+		vsnprintf(sa->s + sa->len, (size_t)n + 1, fmt, ap);
+	}
 	sa->len += (size_t)n;
 }
 
