@@ -71,8 +71,10 @@ static void show(const char *qdir, const char *dir, const char *id, const char *
 	struct envelope env = ENVELOPE_INIT;
 	off_t body = 0;
 	struct stat sb;
+	/* corrupt/: set aside by queue-run, never delivered (doc/durability.md) */
+	int corrupt = !strcmp(where, "corrupt");
 	if (fstat(fd, &sb) < 0 || queue_header_read(fd, &env, &body) != 0) {
-		printf("%s  (unreadable queue file)\n", id);
+		printf("%s  %s(unreadable queue file)\n", id, corrupt ? "corrupt " : "");
 		close(fd);
 		envelope_free(&env);
 		str_free(&p);
@@ -104,9 +106,11 @@ static void show(const char *qdir, const char *dir, const char *id, const char *
 		} else
 			str_cats(&line, "now");
 	}
+	if (corrupt)
+		str_cats(&line, "  (never delivered)");
 	puts(line.s);
 	tot->msgs++;
-	for (size_t i = 0; i < env.nrcpt; i++) {
+	for (size_t i = 0; i < env.nrcpt && !corrupt; i++) {
 		const struct qstate_rcpt *r = &st.r[i];
 		if (r->state == QR_DONE || r->state == QR_BOUNCED)
 			continue;
@@ -197,6 +201,8 @@ static int cmd_list(const char *qdir)
 		str_free(&q[i]);
 	}
 	free(q);
+	queue_path(&p, qdir, "corrupt", NULL);
+	list_dir(qdir, p.s, "corrupt", &tot);
 	if (tot.msgs)
 		printf("-- %zu message%s, %zu recipient%s not yet delivered\n", tot.msgs,
 		       tot.msgs == 1 ? "" : "s", tot.pending, tot.pending == 1 ? "" : "s");
@@ -230,13 +236,21 @@ static int apply(const char *qdir, int op, const char *id)
 	size_t nq = quarantines(qdir, &q);
 	int r = 1;
 	for (int tries = 0; tries < MOVE_TRIES && r == 1; tries++) {
-		/* delete: anywhere; hold: new or msg; release: hold or quarantine */
-		for (size_t i = 0; i < NHOMES + nq && r == 1; i++) {
+		/*
+		 * delete: anywhere, corrupt/ too; hold: new or msg; release: hold
+		 * or quarantine (a corrupt file would only be set aside again)
+		 */
+		for (size_t i = 0; i <= NHOMES + nq && r == 1; i++) {
+			int in_corrupt = i == NHOMES + nq;
 			if (i < NHOMES)
 				queue_path(&from, qdir, homes[i], id);
+			else if (in_corrupt)
+				queue_path(&from, qdir, "corrupt", id);
 			else
 				str_copys(&from, ""), str_catf(&from, "%s/%s", q[i - NHOMES].s, id);
-			int in_hold = i == 2, in_q = i >= NHOMES;
+			int in_hold = i == 2, in_q = i >= NHOMES && !in_corrupt;
+			if (in_corrupt && op != OP_DELETE)
+				continue;
 			if (op == OP_HOLD && (in_hold || in_q))
 				continue;
 			if (op == OP_RELEASE && !in_hold && !in_q)

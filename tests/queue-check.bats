@@ -61,6 +61,20 @@ one_new() { ls "$QUEUE/new"; }
 	run queue-run -1 -f
 	[ ! -e "$STANDIN/log" ]
 	[ -f "$QUEUE/corrupt/$id" ]
+	# queue-ctl shows it as never delivered, release leaves it, delete removes it
+	run queue-ctl list
+	[ "$status" -eq 0 ]
+	echo "$output"
+	[[ ${lines[0]} =~ ^$id\ .*\<a@example.org\>\ \ corrupt\ \ \(never\ delivered\)$ ]]
+	[ "${lines[1]}" = "-- 1 message, 0 recipients not yet delivered" ]
+	run queue-ctl release "$id"
+	[ "$status" -ne 0 ]
+	[ -f "$QUEUE/corrupt/$id" ]
+	run queue-ctl delete "$id"
+	[ "$status" -eq 0 ]
+	[ ! -e "$QUEUE/corrupt/$id" ]
+	run queue-ctl list
+	[ "$output" = "queue is empty" ]
 }
 
 @test "a changed byte (same length: a hole a crash left) is caught by the CRC" {
