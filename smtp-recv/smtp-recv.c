@@ -1346,6 +1346,13 @@ static void starttls(struct conn *c)
 static const char *const handover_vars[] = { "SMTP_RECV_STARTTLS", "SMTP_RECV_PENDING",
 					     "SMTP_RECV_CONNECT_ACTION", "SMTP_RECV_HELO_ACTION" };
 
+/* the hand-over variables gone: never passed on to the queue program or a retry */
+static void handover_forget(void)
+{
+	for (size_t i = 0; i < sizeof handover_vars / sizeof handover_vars[0]; i++)
+		export(handover_vars[i], NULL);
+}
+
 /* smtp-recv-tls is installed beside smtp-recv: the directory of /proc/self/exe */
 static int tls_image(struct str *path)
 {
@@ -1411,8 +1418,7 @@ static void tls_handover(struct conn *c)
 	flush(c); /* replies to what came before STARTTLS */
 	exec_tls_image(c, "-S", &why);
 	(void)policy_client_inherit(&c->policy, 0, NULL);
-	for (size_t i = 0; i < sizeof handover_vars / sizeof handover_vars[0]; i++)
-		export(handover_vars[i], NULL);
+	handover_forget();
 	log_line("event=tls result=unavailable reason=\"%s\"", why.s);
 	str_free(&state);
 	str_free(&v);
@@ -1520,12 +1526,10 @@ static void __attribute__((noreturn)) handover_refused(const char *why)
 	_exit(EXIT_USAGE);
 }
 
-/* smtp-recv-tls -S: take the session over (or refuse to); the variables are gone after */
+/* smtp-recv-tls -S: take the session over (or refuse to); main forgets the variables */
 static void handover_take(struct conn *c, struct str *policy_spec)
 {
 	const char *bad = handover_parse(c, policy_spec);
-	for (size_t i = 0; i < sizeof handover_vars / sizeof handover_vars[0]; i++)
-		export(handover_vars[i], NULL);
 	if (bad)
 		handover_refused(bad);
 }
@@ -1858,8 +1862,7 @@ int main(int argc, char **argv)
 	struct str policy_spec = STR_INIT;
 	if (c->mode.handover)
 		handover_take(c, &policy_spec);
-	for (size_t i = 0; i < sizeof handover_vars / sizeof handover_vars[0]; i++)
-		export(handover_vars[i], NULL); /* never on to the queue program */
+	handover_forget();
 	find_addresses(c);
 	c->relay = getenv("RELAYCLIENT") != NULL;
 	export("REMOTE_IP", c->remote_ip);
