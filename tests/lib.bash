@@ -131,6 +131,17 @@ sluice_tls_conf() {
 	echo "$PKI/server.key" >"$CONF/tls-key"
 }
 
+# tls_session_setup: what the STARTTLS and submission tests start from: the
+# configuration with the "server" certificate, bob@example.test as a user,
+# no relay or launcher variables left from the caller, dates in UTC
+tls_session_setup() {
+	sluice_conf
+	sluice_tls_conf
+	sluice_users bob@example.test
+	unset RELAYCLIENT QMAILQUEUE TCPREMOTEIP TCPLOCALIP REMOTE_ADDR REMOTE_PORT
+	export TZ=UTC
+}
+
 # build_driver SOURCE OUTPUT [LIBS...]: compile a test driver against lib/,
 # with the sanitizers when the library was built with them (make SANITIZE=1)
 build_driver() {

@@ -15,11 +15,7 @@ setup_file() {
 }
 
 setup() {
-	sluice_conf
-	sluice_tls_conf
-	sluice_users bob@example.test
-	unset RELAYCLIENT QMAILQUEUE TCPREMOTEIP TCPLOCALIP REMOTE_ADDR REMOTE_PORT
-	export TZ=UTC
+	tls_session_setup
 	PORT=2525
 	LOG=$BATS_TEST_TMPDIR/bg.log
 }

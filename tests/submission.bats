@@ -14,11 +14,7 @@ setup_file() {
 }
 
 setup() {
-	sluice_conf
-	sluice_tls_conf
-	sluice_users bob@example.test
-	unset RELAYCLIENT QMAILQUEUE TCPREMOTEIP TCPLOCALIP REMOTE_ADDR REMOTE_PORT
-	export TZ=UTC
+	tls_session_setup
 	printf 'auth-delay 1\n' >"$CONF/limits"
 	# the checkpassword interface, by hand: user\0password\0timestamp\0 on fd 3
 	cat >"$BATS_TEST_TMPDIR/checker" <<-'SH'
