@@ -38,11 +38,15 @@ int fsync_parent(const char *path)
 	return r;
 }
 
-int sync_renamed(int fd, const char *dir)
+int sync_renamed(int fd, const char *dir, int dir_is_new)
 {
 	if (fsync(fd) < 0)
 		return -1;
-	return fs_journal_orders(fd, fd) ? 0 : fsync_dir(dir);
+	if (fs_journal_orders(fd, fd))
+		return 0;
+	if (fsync_dir(dir) < 0)
+		return -1;
+	return dir_is_new ? fsync_parent(dir) : 0;
 }
 
 #ifndef RENAME_NOREPLACE

@@ -21,10 +21,10 @@ int fsync_parent(const char *path);
  * does not make either commit.)  Until it returns, the new name may be on
  * disk before the data, so a reader must be able to tell a whole file from
  * a cut one (doc/durability.md).  On any other file system (fsjournal.h)
- * the plain way: dir, where the new name is, is fsync'd too.  0 or -1
- * with errno.
+ * the plain way: dir, where the new name is, is fsync'd too, and its
+ * parent when dir_is_new (dir was just made).  0 or -1 with errno.
  */
-int sync_renamed(int fd, const char *dir);
+int sync_renamed(int fd, const char *dir, int dir_is_new);
 /*
  * rename(2) that never replaces: -1 with EEXIST when to exists (the check
  * and the rename are one atomic step, renameat2 RENAME_NOREPLACE).

@@ -45,7 +45,6 @@
 #include "crc32c.h"
 #include "durable.h"
 #include "envelope.h"
-#include "fsjournal.h"
 #include "log.h"
 #include "privsep.h"
 #include "qid.h"
@@ -315,8 +314,7 @@ int main(int argc, char **argv)
 	}
 	int fd = j.fd;
 	j.fd = -1; /* committed: the tmp name is gone, nothing to clean */
-	if (sync_renamed(fd, newdir.s) < 0 ||
-	    (created && !fs_journal_orders(fd, fd) && fsync_parent(newdir.s) < 0) || close(fd) < 0) {
+	if (sync_renamed(fd, newdir.s, created) < 0 || close(fd) < 0) {
 		/*
 		 * The rename happened but may not survive a power cut.  Withdraw
 		 * it, so the caller's retry cannot make a duplicate (unless
