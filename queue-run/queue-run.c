@@ -10,9 +10,10 @@
  * a message is read from disk when it is due ("active") and forgotten
  * again after its delivery round.
  *
- * Crash safety: a recipient's result is appended to state/ID, and the
- * results of one turn of the loop are flushed together before new
- * deliveries start and before queue-run waits; a bounce is injected (and queue-inject has made it durable)
+ * Crash safety: a recipient's result is appended to state/ID, and results
+ * are flushed together when unflushed ones keep a delivery from starting
+ * (they count against the limits as running ones do) or after
+ * SYNC_DELAY_MS; a bounce is injected (and queue-inject has made it durable)
  * after the failures it reports are flushed and before its recipients are
  * marked "bounced"; a finished message's msg/ID is removed before its
  * state/ID.  So a crash at any point repeats at most the deliveries that
@@ -593,14 +594,17 @@ int main(int argc, char **argv)
 
 	for (;;) {
 		/*
-		 * The results of the last turn are durable before new deliveries
-		 * start, so a crash repeats at most concurrency-local (or -remote)
-		 * deliveries: the running ones and the unflushed finished ones
-		 * together never exceed the limit.
+		 * A crash repeats at most concurrency-local (or -remote)
+		 * deliveries: the running ones and the finished ones whose
+		 * results are not yet durable together never exceed the limit
+		 * (start_jobs counts both).  So results are flushed only when
+		 * they keep a waiting delivery from starting, and one flush
+		 * covers all that finished meanwhile.
 		 */
-		sync_records(&s);
 		if (!s.stopping) {
 			promote(&s);
+			if (marks_block(&s))
+				sync_records(&s);
 			start_jobs(&s);
 		}
 		if (s.njobs == 0) {
@@ -618,9 +622,21 @@ int main(int argc, char **argv)
 		s.pfd[1] = (struct pollfd){ .fd = s.stopping ? -1 : s.trigger, .events = POLLIN };
 		for (size_t k = 0; k < s.njobs; k++)
 			s.pfd[2 + k] = (struct pollfd){ .fd = s.jobs[k].out, .events = POLLIN };
-		/* and what loading and starting recorded, before we wait */
-		sync_records(&s);
-		int r = poll(s.pfd, 2 + s.njobs, poll_timeout(&s, now()));
+		/*
+		 * What is recorded but not flushed waits at most SYNC_DELAY_MS
+		 * for other results to share its flush.
+		 */
+		int wait_ms = poll_timeout(&s, now());
+		if (records_pending(&s)) {
+			long long t_ms = clock_ms();
+			if (!s.sync_by)
+				s.sync_by = t_ms + SYNC_DELAY_MS;
+			if (t_ms >= s.sync_by)
+				sync_records(&s);
+			else if (wait_ms < 0 || wait_ms > s.sync_by - t_ms)
+				wait_ms = (int)(s.sync_by - t_ms);
+		}
+		int r = poll(s.pfd, 2 + s.njobs, wait_ms);
 		if (r < 0 && errno != EINTR)
 			die_sys(EXIT_SYS, "unable to poll");
 		for (size_t k = 0; r > 0 && k < s.njobs; k++)

@@ -6,10 +6,14 @@
  * round.
  *
  * Flushes (doc/queue.md, doc/durability.md): records are written at once
- * and flushed together (sync_records) before new deliveries start and
- * before queue-run waits, so a crash repeats at most as many deliveries as
- * may run at once; before a bounce is queued (sync_msg); and when a
- * message leaves memory.  A finished message's records are not flushed
+ * and flushed together (sync_records) when unflushed results stand in the
+ * way of a delivery that could start, or once the oldest has waited
+ * SYNC_DELAY_MS.  A finished delivery whose result is not yet flushed
+ * counts against the concurrency limit like a running one, so a crash
+ * repeats at most as many deliveries as may run at once, and a busy
+ * queue-run shares one flush among several results.  Records are also
+ * flushed before a bounce is queued (sync_msg) and when a message leaves
+ * memory.  A finished message's records are not flushed
  * at all: its two unlinks are its last mark, and one fsync of state/ per
  * turn makes every unlink of that turn durable.
  */
@@ -184,6 +188,34 @@ void sync_records(struct sched *s)
 		sync_dir(s, "state");
 		s->removed = 0;
 	}
+	s->unsynced_local = s->unsynced_remote = 0;
+	s->sync_by = 0;
+}
+
+int records_pending(const struct sched *s)
+{
+	if (s->removed || s->unsynced_local || s->unsynced_remote)
+		return 1;
+	for (const struct msg *m = s->head; m; m = m->next)
+		if (m->dirty)
+			return 1;
+	return 0;
+}
+
+/* room for one more delivery of a kind: running and unflushed ones count */
+static int room(size_t running, size_t unsynced, unsigned long long limit)
+{
+	return running + unsynced < limit;
+}
+
+int marks_block(const struct sched *s)
+{
+	return (s->unsynced_local && s->todo_local &&
+		!room(s->nlocal, s->unsynced_local, s->c.conc_local) &&
+		room(s->nlocal, 0, s->c.conc_local)) ||
+	       (s->unsynced_remote && s->todo_remote &&
+		!room(s->nremote, s->unsynced_remote, s->c.conc_remote) &&
+		room(s->nremote, 0, s->c.conc_remote));
 }
 
 /*
@@ -489,8 +521,8 @@ void start_jobs(struct sched *s)
 	size_t *idx = NULL, cap = 0;
 	for (struct msg *m = s->head, *next; m; m = next) {
 		next = m->next;
-		int room_local = s->nlocal < s->c.conc_local;
-		int room_remote = s->nremote < s->c.conc_remote;
+		int room_local = room(s->nlocal, s->unsynced_local, s->c.conc_local);
+		int room_remote = room(s->nremote, s->unsynced_remote, s->c.conc_remote);
 		if (!(room_local && s->todo_local) && !(room_remote && s->todo_remote))
 			break;
 		if (m->gone || !((room_local && m->todo_local) || (room_remote && m->todo_remote)))
@@ -499,12 +531,13 @@ void start_jobs(struct sched *s)
 			if (m->st.r[i].state != QR_PENDING || m->tried[i])
 				continue;
 			if (m->local[i]) {
-				if (s->nlocal < s->c.conc_local)
+				if (room(s->nlocal, s->unsynced_local, s->c.conc_local))
 					job_start(s, m, 0, &i, 1);
 				continue;
 			}
 			const char *dom = rcpt_domain(m->env.rcpt[i]);
-			if (s->nremote >= s->c.conc_remote || domain_running(s, dom) >= s->c.conc_domain)
+			if (!room(s->nremote, s->unsynced_remote, s->c.conc_remote) ||
+			    domain_running(s, dom) >= s->c.conc_domain)
 				continue;
 			/* every untried recipient in this domain, up to the per-call limit */
 			size_t n = 0;
@@ -654,10 +687,13 @@ static void job_finish(struct sched *s, size_t k)
 {
 	struct job j = s->jobs[k];
 	s->jobs[k] = s->jobs[--s->njobs];
-	if (j.remote)
+	if (j.remote) {
 		s->nremote--;
-	else
+		s->unsynced_remote++;
+	} else {
 		s->nlocal--;
+		s->unsynced_local++;
+	}
 	drain(&j);
 	if (j.out >= 0)
 		close(j.out); /* a grandchild may hold it open: what came is enough */

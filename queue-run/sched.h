@@ -91,6 +91,13 @@ struct sched {
 	time_t stop_at, pass_start, next_rescan, next_cleanup;
 	char lastid[QID_SIZE];
 	int removed;     /* finished messages unlinked, not yet flushed */
+	/*
+	 * Deliveries finished since the last sync_records, by kind: a crash
+	 * would repeat them, so they count against the concurrency limits
+	 * until flushed (round.c, "Flushes").
+	 */
+	size_t unsynced_local, unsynced_remote;
+	long long sync_by; /* clock_ms() by which records_pending must be flushed, or 0 */
 	int ordered;     /* the queue's file system journals in order (lib/fsjournal.h) */
 };
 
@@ -115,6 +122,12 @@ int open_msg(struct sched *s, const char *id);
 void record(struct msg *m, const struct str *lines);
 void sync_msg(struct msg *m);
 void sync_records(struct sched *s);
+/* would a flush let a waiting delivery start? (the limits count unsynced ones) */
+int marks_block(const struct sched *s);
+/* anything recorded or removed that sync_records would flush */
+int records_pending(const struct sched *s);
+/* how long a result may wait for others to share its flush */
+#define SYNC_DELAY_MS 20
 void start_jobs(struct sched *s);
 void promote(struct sched *s);
 void drain(struct job *j);

@@ -324,6 +324,24 @@ dsn() { python3 "$FIXTURES/queue-run/dsn.py" "$1"; }
 	[ "$max" -le 3 ] && [ "$max" -ge 2 ]
 }
 
+@test "results are flushed together, but running plus unflushed deliveries never exceed concurrency-local" {
+	command -v strace >/dev/null || skip "no strace"
+	limit concurrency-local 4
+	# uneven delivery times, so results come while others run
+	for i in $(seq 16); do
+		echo "0.0$((i % 5 * 2))" >"$STANDIN/sleep.ok$i@example.test"
+		message $i | inject_env sender@example.org ok$i@example.test
+	done
+	# the parent only: its starts, reaps and flushes, with fd paths
+	strace -qq -y -e trace=clone,clone3,vfork,wait4,fsync,fdatasync -o "$BATS_TEST_TMPDIR/st" \
+		queue-run -1 2>/dev/null
+	[ "$(delivered)" = 16 ]
+	run python3 "$FIXTURES/queue-run/flush-bound.py" 4 "$BATS_TEST_TMPDIR/st"
+	echo "$output"
+	[ "$status" = 0 ]
+	no_files "$QUEUE/msg" "$QUEUE/state"
+}
+
 @test "concurrency-domain bounds parallel calls per remote domain, concurrency-remote overall" {
 	limit concurrency-domain 2
 	limit concurrency-remote 3
