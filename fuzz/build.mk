@@ -25,7 +25,8 @@ FUZZ_ALL   := $(sort $(basename $(notdir $(wildcard fuzz/*.c))))
 FUZZ       ?= $(FUZZ_ALL)
 FUZZ_BINS  := $(FUZZ_ALL:%=fuzz/out/bin/%)
 FUZZ_LIBA  := fuzz/out/libsluice-fuzz.a
-FUZZ_LOBJ  := $(LIB_SRC:lib/%.c=fuzz/out/lib/%.o)
+# heap.c is built for the musl programs only; here without replacing malloc
+FUZZ_LOBJ  := $(LIB_SRC:lib/%.c=fuzz/out/lib/%.o) fuzz/out/lib/heap.o
 FUZZ_COBJ  := fuzz/out/common/fuzz.o
 
 fuzz/out/lib/%.o: lib/%.c
