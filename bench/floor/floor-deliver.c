@@ -23,14 +23,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#define PROG "floor-deliver"
+#include "floor.h"
+
 static char buf[65536];
 static char tmp[PATH_MAX], dst[PATH_MAX];
-
-static void fail(const char *what)
-{
-	fprintf(stderr, "floor-deliver: fatal: unable to %s: %s\n", what, strerror(errno));
-	exit(111);
-}
 
 static void undo(const char *what)
 {
@@ -50,20 +47,6 @@ static size_t get(void)
 			fail("read the queue file");
 		return (size_t)r;
 	}
-}
-
-static int put(int fd, const char *s, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, s, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		s += w;
-		n -= (size_t)w;
-	}
-	return 0;
 }
 
 int main(int argc, char **argv)

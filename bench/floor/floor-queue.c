@@ -26,15 +26,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#define PROG "floor-queue"
+#include "floor.h"
+
 #define ENV_MAX 65536
 
 static char tmp[96], dst[96];    /* queue/tmp/NAME, queue/new/NAME */
-
-static void fail(const char *what)
-{
-	fprintf(stderr, "floor-queue: fatal: unable to %s: %s\n", what, strerror(errno));
-	exit(111);
-}
 
 /* All of FD up to its end, in memory; at most MAX bytes. */
 static char *slurp(int fd, size_t max, size_t *n)

@@ -27,6 +27,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#define PROG "floor-run"
+#include "floor.h"
+
 #define CONCURRENCY 10
 
 extern char **environ;
@@ -36,12 +39,6 @@ static struct {
 	pid_t pid;                   /* 0: free */
 	char name[NAME_MAX + 1];
 } slot[CONCURRENCY];
-
-static void fail(const char *what)
-{
-	fprintf(stderr, "floor-run: fatal: unable to %s: %s\n", what, strerror(errno));
-	exit(111);
-}
 
 static void on_chld(int sig)
 {

@@ -26,6 +26,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#define PROG "floor-smtpd"
+#include "floor.h"
+
 #define CMD_MAX 1000                 /* a command line, without CRLF */
 #define ENV_MAX 8192                 /* the envelope, in bytes */
 #define MSG_MAX (64UL * 1024 * 1024) /* the message, after decoding */
@@ -38,26 +41,6 @@ static size_t pos, len;
 static char env[ENV_MAX + 1];        /* F<sender>\0 T<rcpt>\0 ...; + the final \0 */
 static size_t envlen;
 static int nrcpt;
-
-static void fail(const char *what)
-{
-	fprintf(stderr, "floor-smtpd: fatal: unable to %s: %s\n", what, strerror(errno));
-	exit(111);
-}
-
-static int put(int fd, const char *s, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, s, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		s += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 static void reply(const char *s)
 {
