@@ -1,0 +1,32 @@
+/*
+ * floor.h - what the floor's programs share: a benchmark instrument, not
+ * part of sluice (bench/README.md, "The floor").  Each program defines
+ * PROG, its name, before it includes this.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* "PROG: fatal: unable to WHAT: reason", exit 111 */
+static inline void fail(const char *what)
+{
+	fprintf(stderr, PROG ": fatal: unable to %s: %s\n", what, strerror(errno));
+	exit(111);
+}
+
+/* writes all N bytes of S to FD; -1 on failure */
+static inline int put(int fd, const char *s, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, s, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		s += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
