@@ -179,7 +179,7 @@ int report(struct sched *s, struct msg *m, int delayed)
 		str_free(&msg);
 	}
 	if (lines.len)
-		record(m, &lines);
+		record(s, m, &lines);
 	str_free(&lines);
 	free(r);
 	return ok;

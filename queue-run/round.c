@@ -129,6 +129,12 @@ static struct msg *msg_load(struct sched *s, struct entry *e)
 		msg_free(m);
 		return NULL;
 	}
+	/*
+	 * Read, then closed: an active message waiting for its turn holds no
+	 * file open (record opens it again), so thousands of them neither
+	 * run into the open-files limit nor make every delivery program's
+	 * exec close them all.
+	 */
 	struct str p = STR_INIT;
 	qpath(s, &p, "state", e->id);
 	m->statefd = open(p.s, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
@@ -140,6 +146,8 @@ static struct msg *msg_load(struct sched *s, struct entry *e)
 		msg_free(m);
 		return NULL;
 	}
+	close(m->statefd);
+	m->statefd = -1;
 	str_free(&p);
 	m->tried = xcalloc(m->env.nrcpt ? m->env.nrcpt : 1, 1);
 	m->arrival = qid_time(e->id);
@@ -155,8 +163,23 @@ static struct msg *msg_load(struct sched *s, struct entry *e)
 	return m;
 }
 
-void record(struct msg *m, const struct str *lines)
+/*
+ * The state file stays open from the first record until the flush.  Gone
+ * means deleted (queue-ctl delete) while active: nothing left to record,
+ * and creating it again would leave debris.
+ */
+void record(struct sched *s, struct msg *m, const struct str *lines)
 {
+	if (m->statefd < 0) {
+		struct str p = STR_INIT;
+		qpath(s, &p, "state", m->e->id);
+		m->statefd = open(p.s, O_RDWR | O_CLOEXEC);
+		if (m->statefd < 0 && errno != ENOENT)
+			die_sys(EXIT_SYS, "unable to open %s", p.s);
+		str_free(&p);
+		if (m->statefd < 0)
+			return;
+	}
 	if (qstate_write(m->statefd, &m->st, lines) < 0)
 		die_sys(EXIT_SYS, "unable to write state/%s", m->e->id);
 	m->dirty = 1;
@@ -165,11 +188,13 @@ void record(struct msg *m, const struct str *lines)
 /* make m's records durable (fdatasync: the appended lines and the size) */
 void sync_msg(struct msg *m)
 {
-	if (!m->dirty)
-		return;
-	if (fdatasync(m->statefd) < 0)
+	if (m->dirty && fdatasync(m->statefd) < 0)
 		die_sys(EXIT_SYS, "unable to sync state/%s", m->e->id);
 	m->dirty = 0;
+	if (m->statefd >= 0) {
+		close(m->statefd);
+		m->statefd = -1;
+	}
 }
 
 /*
@@ -233,11 +258,10 @@ static void compact(struct sched *s, struct msg *m)
 	if (atomic_write(dir.s, m->e->id, sum.s, sum.len) < 0)
 		warn_sys("unable to compact %s", p.s);
 	else {
-		int fd = open(p.s, O_RDWR | O_CLOEXEC);
-		if (fd < 0)
-			die_sys(EXIT_SYS, "unable to reopen %s", p.s);
-		close(m->statefd);
-		m->statefd = fd;
+		/* the next record opens the new file */
+		if (m->statefd >= 0)
+			close(m->statefd);
+		m->statefd = -1;
 		m->st.valid = (off_t)sum.len;
 		m->dirty = 0; /* atomic_write made the summary durable */
 		log_line("event=compact id=%s size=%zu", m->e->id, sum.len);
@@ -334,7 +358,7 @@ static void round_end(struct sched *s, struct msg *m)
 				 id, m->env.rcpt[i], (long long)(t - m->arrival), m->st.attempts + 1);
 			str_free(&why);
 		}
-		record(m, &lines);
+		record(s, m, &lines);
 		lines.len = 0;
 	}
 	int bounce_failed = qstate_owed(&m->st) && report(s, m, 0) < 0;
@@ -368,7 +392,7 @@ static void round_end(struct sched *s, struct msg *m)
 	if (bounce_failed && next > t + (time_t)s->c.retry_min)
 		next = t + (time_t)s->c.retry_min;
 	str_catf(&lines, "try %lld %lu %lld\n", (long long)t, attempts, (long long)next);
-	record(m, &lines);
+	record(s, m, &lines);
 	str_free(&lines);
 	compact(s, m);
 	if (s->c.delay_warning && !m->st.warned && *m->env.sender && qstate_pending(&m->st) &&
@@ -481,7 +505,7 @@ static void job_start(struct sched *s, struct msg *m, int remote, size_t *idx, s
 		struct str lines = STR_INIT;
 		for (size_t k = 0; k < n; k++)
 			result(m, idx[k], 's', err.s, &lines);
-		record(m, &lines);
+		record(s, m, &lines);
 		str_free(&lines);
 		goto out;
 	}
@@ -702,7 +726,7 @@ static void job_finish(struct sched *s, size_t k)
 		finish_remote(&j, &lines);
 	else
 		finish_local(&j, &lines);
-	record(j.m, &lines);
+	record(s, j.m, &lines);
 	str_free(&lines);
 	str_free(&j.buf);
 	free(j.domain);

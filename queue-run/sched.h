@@ -47,7 +47,7 @@ struct msg {
 	off_t body;
 	time_t arrival;
 	struct qstate st;
-	int statefd;
+	int statefd;          /* state/ID, open only from a record to its flush, else -1 */
 	unsigned char *tried; /* per recipient: attempted in this round */
 	unsigned char *local; /* per recipient: in a local domain (decided once, at load) */
 	size_t todo_local, todo_remote; /* pending recipients not yet tried this round */
@@ -119,7 +119,7 @@ void index_free(struct sched *s);
 
 /* round.c */
 int open_msg(struct sched *s, const char *id);
-void record(struct msg *m, const struct str *lines);
+void record(struct sched *s, struct msg *m, const struct str *lines);
 void sync_msg(struct msg *m);
 void sync_records(struct sched *s);
 /* would a flush let a waiting delivery start? (the limits count unsynced ones) */

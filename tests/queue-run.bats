@@ -342,6 +342,17 @@ dsn() { python3 "$FIXTURES/queue-run/dsn.py" "$1"; }
 	no_files "$QUEUE/msg" "$QUEUE/state"
 }
 
+@test "more active messages than open files allowed: all delivered, no state file held open while idle" {
+	# with one open state file per active message, the 300th would fail
+	# (EMFILE) under a limit of 256 open files
+	for i in $(seq 300); do message $i | inject_env sender@example.org ok$i@example.test; done
+	(ulimit -n 256 && queue-run -1 2>"$BATS_TEST_TMPDIR/qr.log")
+	[ "$(delivered)" = 300 ]
+	run grep -c 'event=error' "$BATS_TEST_TMPDIR/qr.log"
+	[ "$output" = 0 ]
+	no_files "$QUEUE/msg" "$QUEUE/state" "$QUEUE/new"
+}
+
 @test "concurrency-domain bounds parallel calls per remote domain, concurrency-remote overall" {
 	limit concurrency-domain 2
 	limit concurrency-remote 3
