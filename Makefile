@@ -139,7 +139,8 @@ clean:
 	rm -rf run
 
 .PHONY: all check deps install install-privsep install-users clean start stop FORCE
--include $(LIB_OBJ:.o=.d)
+# every object's header dependencies (lib/, each program's directory)
+-include $(wildcard */*.d)
 
 # the benchmark against Postfix and OpenSMTPD (root; see bench/README.md);
 # a measurement, not a test: make check does not run it

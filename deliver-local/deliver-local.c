@@ -86,21 +86,26 @@ static void finish(int code, const char *why)
 /* does the header already carry "Delivered-To: <this recipient>" */
 static int looping(const struct job *j)
 {
-	char *buf = xmalloc(HEADER_MAX);
-	size_t got = 0;
-	while (got < HEADER_MAX) {
-		ssize_t n = dmsg_read(&j->msg, (off_t)got, buf + got, HEADER_MAX - got);
+	/* in 64 KiB pieces: a header is seldom longer, and HEADER_MAX at once
+	 * would be a mapping of its own, made and unmade per delivery */
+	struct str head = STR_INIT;
+	while (head.len < HEADER_MAX) {
+		size_t want = HEADER_MAX - head.len < 65536 ? HEADER_MAX - head.len : 65536;
+		str_ready(&head, want);
+		ssize_t n = dmsg_read(&j->msg, (off_t)head.len, head.s + head.len, want);
 		if (n < 0) {
-			free(buf);
+			str_free(&head);
 			finish(DELIVER_TEMP, "4.3.0 unable to read the message");
 		}
 		if (n == 0)
 			break;
-		got += (size_t)n;
-		if (memmem(buf, got, "\n\n", 2))
+		size_t from = head.len ? head.len - 1 : 0; /* "\n\n" may span two pieces */
+		head.len += (size_t)n;
+		if (memmem(head.s + from, head.len - from, "\n\n", 2))
 			break;
 	}
-	size_t hlen = header_len(buf, got);
+	const char *buf = head.s ? head.s : "";
+	size_t hlen = header_len(buf, head.len);
 	size_t pos = 0;
 	struct header_field f;
 	struct str v = STR_INIT;
@@ -116,7 +121,7 @@ static int looping(const struct job *j)
 		loop = n == j->lrcpt.len && strncasecmp(s, j->lrcpt.s, n) == 0;
 	}
 	str_free(&v);
-	free(buf);
+	str_free(&head);
 	return loop;
 }
 

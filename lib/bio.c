@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -94,6 +95,7 @@ int fd_pwrite_all(int fd, const void *buf, size_t n, off_t off)
 void bio_init(struct bio *b, int fd, size_t bufsize, int timeout_ms)
 {
 	b->fd = fd;
+	b->not_socket = 0;
 	b->timeout_ms = timeout_ms;
 	b->ops = NULL;
 	b->ctx = NULL;
@@ -122,10 +124,25 @@ static ssize_t raw_read(struct bio *b, void *buf, size_t n)
 	return fd_read_timeout(b->fd, buf, n, b->timeout_ms);
 }
 
+/*
+ * A socket's send buffer nearly always has room for a reply: try without
+ * waiting first (MSG_DONTWAIT, whatever the fd's flags), and poll only
+ * when it is full.  That saves a poll per reply; on anything but a socket
+ * (a pipe, a file) the first ENOTSOCK sends the bio to poll and write.
+ */
 static ssize_t raw_write(struct bio *b, const void *buf, size_t n)
 {
 	if (b->ops)
 		return b->ops->write(b->ctx, buf, n, b->timeout_ms);
+	if (!b->not_socket) {
+		ssize_t r = send(b->fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (r >= 0)
+			return r;
+		if (errno == ENOTSOCK)
+			b->not_socket = 1;
+		else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			return -1;
+	}
 	return fd_write_timeout(b->fd, buf, n, b->timeout_ms);
 }
 

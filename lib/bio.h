@@ -31,6 +31,7 @@ struct bio {
 	size_t cap;
 	size_t pos; /* read: next unread byte */
 	size_t len; /* read: end of data; write: bytes pending */
+	int not_socket; /* plain fd: send() said ENOTSOCK, so poll and write */
 };
 
 enum { BIO_OK = 0, BIO_EOF = 1, BIO_LONG = 2, BIO_ERR = -1 };

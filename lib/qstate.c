@@ -137,15 +137,20 @@ int qstate_read(int fd, struct qstate *st)
 	return 0;
 }
 
-int qstate_write(int fd, struct qstate *st, const struct str *lines)
+int qstate_store(int fd, off_t at, const struct str *lines)
 {
 	struct stat sb;
 	if (fstat(fd, &sb) < 0)
 		return -1;
 	/* cut a torn last line off, or the next record would be glued to it */
-	if (sb.st_size != st->valid && ftruncate(fd, st->valid) < 0)
+	if (sb.st_size != at && ftruncate(fd, at) < 0)
 		return -1;
-	if (fd_pwrite_all(fd, lines->s, lines->len, st->valid) < 0)
+	return fd_pwrite_all(fd, lines->s, lines->len, at);
+}
+
+int qstate_write(int fd, struct qstate *st, const struct str *lines)
+{
+	if (qstate_store(fd, st->valid, lines) < 0)
 		return -1;
 	qstate_parse(st, lines->s, lines->len);
 	return 0;

@@ -65,6 +65,12 @@ void qstate_parse(struct qstate *st, const char *buf, size_t len);
 /* read and parse an open state file from its start; 0, or -1 (errno) */
 int qstate_read(int fd, struct qstate *st);
 /*
+ * Write lines (already applied to the state) at offset at, the state's
+ * valid length before them, cutting a torn tail off first; not flushed.
+ * 0, or -1 (errno).
+ */
+int qstate_store(int fd, off_t at, const struct str *lines);
+/*
  * Append lines (whole lines, each ending in LF) to the state file fd
  * durably: a torn tail is truncated away first, then write + fdatasync;
  * once written the lines are applied to st.  0, or -1 (errno).

@@ -80,7 +80,11 @@ int safeopen_parent(const char *path, struct str *name)
 
 int safeopen_subdir(int dirfd, const char *name, int create)
 {
-	if (create && mkdirat(dirfd, name, 0700) < 0 && errno != EEXIST)
+	/* made only when missing: it nearly always exists (a maildir's tmp/, new/) */
+	int fd = step(dirfd, name, safeopen_strict());
+	if (fd >= 0 || !create || errno != ENOENT)
+		return fd;
+	if (mkdirat(dirfd, name, 0700) < 0 && errno != EEXIST)
 		return -1;
 	return step(dirfd, name, safeopen_strict());
 }

@@ -384,12 +384,12 @@ void sync_dir(struct sched *s, const char *sub)
 }
 
 /*
- * new/ -> msg/: create state/ID, rename.  No flush on ext4 and XFS: a
- * rename lost in a crash leaves the message in new/, where the next start
- * finds it, and the first record's flush (sync_records) commits the
- * renames and the creations before it (doc/queue.md).  On any other file
- * system the plain way: one fsync per directory for the batch, before any
- * delivery of it starts.
+ * new/ -> msg/: a rename (state/ID comes with the first result that must
+ * be kept, round.c).  No flush on ext4 and XFS: a rename lost in a crash
+ * leaves the message in new/, where the next start finds it, and the
+ * first flush of results (sync_records) commits the renames before it
+ * (doc/queue.md).  On any other file system the plain way: one fsync per
+ * directory for the batch, before any delivery of it starts.
  */
 static void takein(struct sched *s)
 {
@@ -407,13 +407,6 @@ static void takein(struct sched *s)
 	while ((de = readdir(d))) {
 		if (!qid_valid(de->d_name))
 			continue;
-		qpath(s, &to, "state", de->d_name);
-		int fd = open(to.s, O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
-		if (fd < 0) {
-			warn_sys("unable to create %s", to.s);
-			continue;
-		}
-		close(fd);
 		qpath(s, &from, "new", de->d_name);
 		qpath(s, &to, "msg", de->d_name);
 		if (renameat2(AT_FDCWD, from.s, AT_FDCWD, to.s, RENAME_NOREPLACE) < 0) {
@@ -426,7 +419,6 @@ static void takein(struct sched *s)
 	}
 	closedir(d);
 	if (n && !s->ordered) {
-		sync_dir(s, "state");
 		sync_dir(s, "msg");
 		sync_dir(s, "new");
 	}

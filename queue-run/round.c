@@ -41,6 +41,7 @@ static void msg_free(struct msg *m)
 	qstate_free(&m->st);
 	if (m->statefd >= 0)
 		close(m->statefd);
+	str_free(&m->stash);
 	free(m->tried);
 	free(m->local);
 	free(m);
@@ -62,6 +63,7 @@ static void msg_forget(struct sched *s, struct msg *m, int keep_entry)
 	s->todo_remote -= m->todo_remote;
 	struct entry *e = m->e;
 	e->m = NULL;
+	unstash(s, m, m->st.valid);
 	sync_msg(m); /* its state file is closed next */
 	msg_free(m);
 	if (keep_entry && !s->oneshot)
@@ -137,17 +139,20 @@ static struct msg *msg_load(struct sched *s, struct entry *e)
 	 */
 	struct str p = STR_INIT;
 	qpath(s, &p, "state", e->id);
-	m->statefd = open(p.s, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
 	qstate_init(&m->st, m->env.nrcpt);
-	if (m->statefd < 0 || qstate_read(m->statefd, &m->st) < 0) {
+	int sfd = open(p.s, O_RDONLY | O_CLOEXEC);
+	if (sfd < 0 ? errno != ENOENT : qstate_read(sfd, &m->st) < 0) {
 		log_line("event=error id=%s reason=\"unable to read %s: %s\"", e->id, p.s,
 			 strerror(errno));
+		if (sfd >= 0)
+			close(sfd);
 		str_free(&p);
 		msg_free(m);
 		return NULL;
 	}
-	close(m->statefd);
-	m->statefd = -1;
+	m->has_state = sfd >= 0; /* none yet: no result recorded so far */
+	if (sfd >= 0)
+		close(sfd);
 	str_free(&p);
 	m->tried = xcalloc(m->env.nrcpt ? m->env.nrcpt : 1, 1);
 	m->arrival = qid_time(e->id);
@@ -163,26 +168,72 @@ static struct msg *msg_load(struct sched *s, struct entry *e)
 	return m;
 }
 
+/* is the message still queued, in msg/ or held (queue-ctl may delete it) */
+static int queued(struct sched *s, const struct msg *m)
+{
+	struct str p = STR_INIT;
+	qpath(s, &p, "msg", m->e->id);
+	int here = access(p.s, F_OK) == 0 || errno != ENOENT;
+	if (!here) {
+		qpath(s, &p, "hold", m->e->id);
+		here = access(p.s, F_OK) == 0 || errno != ENOENT;
+	}
+	str_free(&p);
+	return here;
+}
+
 /*
- * The state file stays open from the first record until the flush.  Gone
- * means deleted (queue-ctl delete) while active: nothing left to record,
- * and creating it again would leave debris.
+ * Write lines (applied to m->st already; at: where they go) to state/ID.
+ * Not to a state file made anew for a message deleted meanwhile: that
+ * would be left behind it.
+ */
+static void store(struct sched *s, struct msg *m, off_t at, const struct str *lines)
+{
+	if (m->statefd < 0) {
+		if (!m->has_state && !queued(s, m))
+			return;
+		struct str p = STR_INIT;
+		qpath(s, &p, "state", m->e->id);
+		m->statefd = open(p.s, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+		if (m->statefd < 0)
+			die_sys(EXIT_SYS, "unable to open %s", p.s);
+		str_free(&p);
+		m->has_state = 1;
+	}
+	if (qstate_store(m->statefd, at, lines) < 0)
+		die_sys(EXIT_SYS, "unable to write state/%s", m->e->id);
+	m->dirty = 1;
+}
+
+/*
+ * Results go to state/ID, created at the first one and open until the
+ * flush.  A message that has no state file yet and whose results now
+ * leave nothing pending and nothing owed is about to be removed
+ * (round_end), and the removal is its mark: its lines wait in memory
+ * (stash) and are written only if it is not removed after all (held or
+ * released meanwhile, or its unlink failed).  So the usual message, one
+ * recipient delivered at the first try, never has a state file: no
+ * create, write or unlink of one.
  */
 void record(struct sched *s, struct msg *m, const struct str *lines)
 {
-	if (m->statefd < 0) {
-		struct str p = STR_INIT;
-		qpath(s, &p, "state", m->e->id);
-		m->statefd = open(p.s, O_RDWR | O_CLOEXEC);
-		if (m->statefd < 0 && errno != ENOENT)
-			die_sys(EXIT_SYS, "unable to open %s", p.s);
-		str_free(&p);
-		if (m->statefd < 0)
-			return;
+	off_t at = m->st.valid; /* the state's length with the stash written */
+	qstate_parse(&m->st, lines->s, lines->len);
+	if (!m->has_state && !qstate_pending(&m->st) && !qstate_owed(&m->st)) {
+		str_catb(&m->stash, lines->s, lines->len);
+		return;
 	}
-	if (qstate_write(m->statefd, &m->st, lines) < 0)
-		die_sys(EXIT_SYS, "unable to write state/%s", m->e->id);
-	m->dirty = 1;
+	unstash(s, m, at);
+	store(s, m, at, lines);
+}
+
+/* the stashed lines of a message that was not removed, written after all */
+void unstash(struct sched *s, struct msg *m, off_t end)
+{
+	if (!m->stash.len)
+		return;
+	store(s, m, end - (off_t)m->stash.len, &m->stash);
+	m->stash.len = 0;
 }
 
 /* make m's records durable (fdatasync: the appended lines and the size) */
@@ -208,10 +259,15 @@ void sync_records(struct sched *s)
 	for (struct msg *m = s->head; m; m = m->next)
 		sync_msg(m);
 	if (s->removed) {
-		if (!s->ordered)
-			sync_dir(s, "msg");
-		sync_dir(s, "state");
-		s->removed = 0;
+		/*
+		 * msg/ first: on ext4 its fsync commits every change so far, on XFS
+		 * the log up to its last change; state/ changed after it only for
+		 * messages that had a state file.
+		 */
+		sync_dir(s, "msg");
+		if (s->removed_state)
+			sync_dir(s, "state");
+		s->removed = s->removed_state = 0;
 	}
 	s->unsynced_local = s->unsynced_remote = 0;
 	s->sync_by = 0;
@@ -370,10 +426,14 @@ static void round_end(struct sched *s, struct msg *m)
 		 */
 		if (unlink(p.s) == 0) {
 			m->dirty = 0;
+			m->stash.len = 0; /* the removal is the mark */
 			s->removed = 1;
-			qpath(s, &p, "state", id);
-			if (unlink(p.s) < 0)
-				warn_sys("unable to remove %s", p.s);
+			if (m->has_state) {
+				s->removed_state = 1;
+				qpath(s, &p, "state", id);
+				if (unlink(p.s) < 0)
+					warn_sys("unable to remove %s", p.s);
+			}
 			log_line("event=done id=%s delay=%llds attempts=%lu", id,
 				 (long long)(t - m->arrival), m->st.attempts + 1);
 		} else if (errno != ENOENT)

@@ -54,6 +54,8 @@ struct msg {
 	size_t running;       /* jobs running for it */
 	int gone;             /* msg/ID vanished (deleted or held) */
 	int dirty;            /* records written to statefd, not yet flushed */
+	int has_state;        /* state/ID exists (none until the first result kept) */
+	struct str stash;     /* results of a message about to be removed (record) */
 	struct msg *prev, *next;
 };
 
@@ -91,6 +93,7 @@ struct sched {
 	time_t stop_at, pass_start, next_rescan, next_cleanup;
 	char lastid[QID_SIZE];
 	int removed;     /* finished messages unlinked, not yet flushed */
+	int removed_state; /* and state files among them */
 	/*
 	 * Deliveries finished since the last sync_records, by kind: a crash
 	 * would repeat them, so they count against the concurrency limits
@@ -121,6 +124,7 @@ void index_free(struct sched *s);
 int open_msg(struct sched *s, const char *id);
 void record(struct sched *s, struct msg *m, const struct str *lines);
 void sync_msg(struct msg *m);
+void unstash(struct sched *s, struct msg *m, off_t end);
 void sync_records(struct sched *s);
 /* would a flush let a waiting delivery start? (the limits count unsynced ones) */
 int marks_block(const struct sched *s);
