@@ -9,7 +9,11 @@
  * and the SMTP smuggling fixes of 2023).
  */
 #include <ctype.h>
+#include <stdint.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "smtp_data.h"
 
@@ -21,6 +25,41 @@ enum {
 	S_CR,    /* CR inside a line: only LF may follow */
 };
 
+
+/*
+ * How many octets from p on are ordinary (neither CR, LF nor NUL): the
+ * fast path's scan.  Sixteen at a time with SSE2 (every x86-64 CPU has
+ * it), else eight at a time (a zero byte in x ^ c marks c); the last few,
+ * and the exact place within a block that has one, byte by byte.  A
+ * message is mostly such runs, so this is most of DATA's cost.
+ */
+static size_t ordinary_run(const char *p, size_t n)
+{
+	size_t i = 0;
+#ifdef __SSE2__
+	const __m128i cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n'), nul = _mm_setzero_si128();
+	for (; i + 16 <= n; i += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+		__m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf)),
+					   _mm_cmpeq_epi8(v, nul));
+		if (_mm_movemask_epi8(hit))
+			break;
+	}
+#else
+	const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t v, c, l;
+		memcpy(&v, p + i, 8);
+		c = v ^ (ones * '\r');
+		l = v ^ (ones * '\n');
+		if ((((v - ones) & ~v) | ((c - ones) & ~c) | ((l - ones) & ~l)) & highs)
+			break;
+	}
+#endif
+	while (i < n && p[i] != '\r' && p[i] != '\n' && p[i] != '\0')
+		i++;
+	return i;
+}
 
 void smtp_data_init(struct smtp_data *d, int bdat, size_t max_line, unsigned long long max_size,
 		    unsigned long max_received)
@@ -127,9 +166,7 @@ size_t smtp_data_feed(struct smtp_data *d, const char *in, size_t n, struct str 
 			d->state = S_MID;
 			break;
 		case S_MID: {
-			size_t j = i;
-			while (j < n && in[j] != '\r' && in[j] != '\n' && in[j] != '\0')
-				j++;
+			size_t j = i + ordinary_run(in + i, n - i);
 			if (j > i) {
 				d->line += j - i;
 				if (d->max_line && d->line + 2 > d->max_line)
