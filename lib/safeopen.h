@@ -7,9 +7,10 @@
  * is root: deliver-local(8), "Privileges").  A user who can write a
  * directory on such a mailbox's path could swap it for a symbolic link to
  * /etc or /root; checking only the last component (O_NOFOLLOW) does not
- * stop that.  So, as root, paths are opened one component at a time from
- * "/" (or the working directory) with O_NOFOLLOW | O_DIRECTORY, and a
- * symbolic link anywhere in the path fails with ELOOP: nothing is followed,
+ * stop that.  So, as root, a mailbox's directory is opened with openat2's
+ * RESOLVE_NO_SYMLINKS (or, on a kernel without it, one component at a
+ * time from "/" or the working directory with O_NOFOLLOW | O_DIRECTORY),
+ * and a symbolic link anywhere in the path fails with ELOOP: nothing is followed,
  * not even a link the administrator made.  Every later step (create, link,
  * rename, unlink) is then done relative to the directory descriptor, so the
  * path is never looked up by name again.
