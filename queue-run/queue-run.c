@@ -590,8 +590,8 @@ int main(int argc, char **argv)
 		 * deliveries: the running ones and the finished ones whose
 		 * results are not yet durable together never exceed the limit
 		 * (start_jobs counts both).  So results are flushed only when
-		 * they keep a waiting delivery from starting, and one flush
-		 * covers all that finished meanwhile.
+		 * they keep waiting deliveries from starting (marks_block), and
+		 * one flush covers all that finished meanwhile.
 		 */
 		if (!s.stopping) {
 			promote(&s);

@@ -7,8 +7,8 @@
  *
  * Flushes (doc/queue.md, doc/durability.md): records are written at once
  * and flushed together (sync_records) when unflushed results stand in the
- * way of a delivery that could start, or once the oldest has waited
- * SYNC_DELAY_MS.  A finished delivery whose result is not yet flushed
+ * way of deliveries that could start (marks_block), or once the oldest has
+ * waited SYNC_DELAY_MS.  A finished delivery whose result is not yet flushed
  * counts against the concurrency limit like a running one, so a crash
  * repeats at most as many deliveries as may run at once, and a busy
  * queue-run shares one flush among several results.  Records are also
@@ -289,14 +289,24 @@ static int room(size_t running, size_t unsynced, unsigned long long limit)
 	return running + unsynced < limit;
 }
 
+/*
+ * Flush for a kind once its unflushed results fill the limit with the
+ * running ones and at least half of it by themselves (or nothing of that
+ * kind runs any more): flushing at the first result that stands in the
+ * way would take one flush per delivery whenever the queue is busy enough
+ * to keep the limit full.  Meanwhile fewer deliveries run at once, which
+ * costs nothing while the deliveries are bound by the CPU.
+ */
+static int kind_blocked(size_t running, size_t unsynced, size_t todo, unsigned long long limit)
+{
+	return unsynced && todo && !room(running, unsynced, limit) &&
+	       (unsynced * 2 >= limit || running == 0);
+}
+
 int marks_block(const struct sched *s)
 {
-	return (s->unsynced_local && s->todo_local &&
-		!room(s->nlocal, s->unsynced_local, s->c.conc_local) &&
-		room(s->nlocal, 0, s->c.conc_local)) ||
-	       (s->unsynced_remote && s->todo_remote &&
-		!room(s->nremote, s->unsynced_remote, s->c.conc_remote) &&
-		room(s->nremote, 0, s->c.conc_remote));
+	return kind_blocked(s->nlocal, s->unsynced_local, s->todo_local, s->c.conc_local) ||
+	       kind_blocked(s->nremote, s->unsynced_remote, s->todo_remote, s->c.conc_remote);
 }
 
 /*
