@@ -86,7 +86,10 @@ static int convert(const char **pp, va_list *ap, struct str *out, int *string)
 	*string = conv == 's' || conv == 'c';
 	if (conv == 's') {
 		const char *s = va_arg(*ap, const char *);
-		str_catf(out, spec, s ? s : "(null)");
+		if (n == 2)
+			str_cats(out, s ? s : "(null)"); /* plain %s, the usual one: no printf */
+		else
+			str_catf(out, spec, s ? s : "(null)");
 	} else if (conv == 'p') {
 		str_catf(out, spec, va_arg(*ap, void *));
 	} else if (conv == 'c') {
@@ -160,7 +163,11 @@ void log_vformat(struct str *line, const char *fmt, va_list ap)
 void log_line(const char *fmt, ...)
 {
 	struct str line = STR_INIT;
-	str_catf(&line, "prog=%s pid=%ld ", program_invocation_short_name, (long)getpid());
+	char pid[24];
+	int k = snprintf(pid, sizeof pid, " pid=%ld ", (long)getpid());
+	str_cats(&line, "prog=");
+	str_cats(&line, program_invocation_short_name);
+	str_catb(&line, pid, k > 0 ? (size_t)k : 0);
 	va_list ap;
 	va_start(ap, fmt);
 	log_vformat(&line, fmt, ap);
