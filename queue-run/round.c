@@ -13,9 +13,10 @@
  * repeats at most as many deliveries as may run at once, and a busy
  * queue-run shares one flush among several results.  Records are also
  * flushed before a bounce is queued (sync_msg) and when a message leaves
- * memory.  A finished message's records are not flushed
- * at all: its two unlinks are its last mark, and one fsync of state/ per
- * turn makes every unlink of that turn durable.
+ * memory.  A finished message's records are not flushed at all: its
+ * unlinks are its last mark, made durable with the next flush (an fsync of
+ * msg/, and of state/ if it had a state file; record says when it has
+ * none).
  */
 #include <errno.h>
 #include <fcntl.h>
