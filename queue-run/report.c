@@ -158,7 +158,7 @@ int report(struct sched *s, struct msg *m, int delayed)
 		};
 		dsn_build(&rep, &msg);
 		/* the "fail" marks durable first: a bounced recipient is never retried */
-		sync_msg(m);
+		sync_msg(s, m);
 		char rid[QID_SIZE];
 		ok = inject(s, &msg, to, rid);
 		if (ok == 0) {

@@ -65,7 +65,7 @@ static void msg_forget(struct sched *s, struct msg *m, int keep_entry)
 	struct entry *e = m->e;
 	e->m = NULL;
 	unstash(s, m, m->st.valid);
-	sync_msg(m); /* its state file is closed next */
+	sync_msg(s, m); /* its state file is closed next */
 	msg_free(m);
 	if (keep_entry && !s->oneshot)
 		heap_push(s, e);
@@ -169,6 +169,15 @@ static struct msg *msg_load(struct sched *s, struct entry *e)
 	return m;
 }
 
+/* m's records flushed or not; s->ndirty counts the unflushed, so a turn
+ * need not look through every active message to find them */
+static void set_dirty(struct sched *s, struct msg *m, int dirty)
+{
+	if (m->dirty != dirty)
+		s->ndirty = dirty ? s->ndirty + 1 : s->ndirty - 1;
+	m->dirty = dirty;
+}
+
 /* is the message still queued, in msg/ or held (queue-ctl may delete it) */
 static int queued(struct sched *s, const struct msg *m)
 {
@@ -203,7 +212,7 @@ static void store(struct sched *s, struct msg *m, off_t at, const struct str *li
 	}
 	if (qstate_store(m->statefd, at, lines) < 0)
 		die_sys(EXIT_SYS, "unable to write state/%s", m->e->id);
-	m->dirty = 1;
+	set_dirty(s, m, 1);
 }
 
 /*
@@ -238,11 +247,11 @@ void unstash(struct sched *s, struct msg *m, off_t end)
 }
 
 /* make m's records durable (fdatasync: the appended lines and the size) */
-void sync_msg(struct msg *m)
+void sync_msg(struct sched *s, struct msg *m)
 {
 	if (m->dirty && fdatasync(m->statefd) < 0)
 		die_sys(EXIT_SYS, "unable to sync state/%s", m->e->id);
-	m->dirty = 0;
+	set_dirty(s, m, 0);
 	if (m->statefd >= 0) {
 		close(m->statefd);
 		m->statefd = -1;
@@ -257,8 +266,8 @@ void sync_msg(struct msg *m)
  */
 void sync_records(struct sched *s)
 {
-	for (struct msg *m = s->head; m; m = m->next)
-		sync_msg(m);
+	for (struct msg *m = s->head; m && s->ndirty; m = m->next)
+		sync_msg(s, m);
 	if (s->removed) {
 		/*
 		 * msg/ first: on ext4 its fsync commits every change so far, on XFS
@@ -276,12 +285,7 @@ void sync_records(struct sched *s)
 
 int records_pending(const struct sched *s)
 {
-	if (s->removed || s->unsynced_local || s->unsynced_remote)
-		return 1;
-	for (const struct msg *m = s->head; m; m = m->next)
-		if (m->dirty)
-			return 1;
-	return 0;
+	return s->removed || s->unsynced_local || s->unsynced_remote || s->ndirty;
 }
 
 /* room for one more delivery of a kind: running and unflushed ones count */
@@ -330,7 +334,7 @@ static void compact(struct sched *s, struct msg *m)
 			close(m->statefd);
 		m->statefd = -1;
 		m->st.valid = (off_t)sum.len;
-		m->dirty = 0; /* atomic_write made the summary durable */
+		set_dirty(s, m, 0); /* atomic_write made the summary durable */
 		log_line("event=compact id=%s size=%zu", m->e->id, sum.len);
 	}
 	str_free(&sum);
@@ -436,7 +440,7 @@ static void round_end(struct sched *s, struct msg *m)
 		 * the last mark, flushed with the turn's others (sync_records).
 		 */
 		if (unlink(p.s) == 0) {
-			m->dirty = 0;
+			set_dirty(s, m, 0);
 			m->stash.len = 0; /* the removal is the mark */
 			s->removed = 1;
 			if (m->has_state) {

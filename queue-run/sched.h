@@ -93,6 +93,7 @@ struct sched {
 	time_t stop_at, pass_start, next_rescan, next_cleanup;
 	char lastid[QID_SIZE];
 	int removed;     /* finished messages unlinked, not yet flushed */
+	size_t ndirty;   /* active messages with records not yet flushed */
 	int removed_state; /* and state files among them */
 	/*
 	 * Deliveries finished since the last sync_records, by kind: a crash
@@ -123,7 +124,7 @@ void index_free(struct sched *s);
 /* round.c */
 int open_msg(struct sched *s, const char *id);
 void record(struct sched *s, struct msg *m, const struct str *lines);
-void sync_msg(struct msg *m);
+void sync_msg(struct sched *s, struct msg *m);
 void unstash(struct sched *s, struct msg *m, off_t end);
 void sync_records(struct sched *s);
 /* would a flush let a waiting delivery start? (the limits count unsynced ones) */
