@@ -112,6 +112,25 @@ msg_to() { printf 'Subject: ctl\n\nbody\n' | inject_env "$@"; }
 	[ "$status" -eq 100 ]
 }
 
+@test "held while its only delivery succeeds: the result is kept, and a release delivers nothing again" {
+	# such a message has no state file yet (its result would not be
+	# written if it were removed): holding it must make queue-run write it
+	echo 1 >"$STANDIN/sleep"
+	queue-run 2>"$BATS_TEST_TMPDIR/qr.log" &
+	echo $! >>"$BATS_TEST_TMPDIR/bg.pids"
+	msg_to sender@example.org slow@example.test
+	wait_for 10 sh -c "[ \"\$(cat '$STANDIN/cur' 2>/dev/null)\" = 1 ]"
+	id=$(ls "$QUEUE/msg")
+	queue-ctl hold "$id"
+	wait_for 10 grep -q "event=vanished id=$id" "$BATS_TEST_TMPDIR/qr.log"
+	grep -q "rcpt=<slow@example.test> result=delivered" "$BATS_TEST_TMPDIR/qr.log"
+	grep -q "^ok 0 " "$QUEUE/state/$id"
+	queue-ctl release "$id"
+	wait_for 10 grep -q "event=done id=$id" "$BATS_TEST_TMPDIR/qr.log"
+	[ "$(grep -c '<slow@example.test>' "$STANDIN/log")" = 1 ]
+	[ -z "$(find "$QUEUE/msg" "$QUEUE/state" "$QUEUE/new" "$QUEUE/hold" -type f)" ]
+}
+
 @test "hold and delete while queue-run is delivering the message: it copes, nothing is delivered twice" {
 	echo "retry-min 1" >"$CONF/limits"
 	echo 1 >"$STANDIN/sleep"
