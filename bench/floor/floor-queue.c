@@ -60,27 +60,6 @@ static char *slurp(int fd, size_t max, size_t *n)
 	}
 }
 
-static int writeall(int fd, struct iovec *v, int n)
-{
-	while (n > 0) {
-		ssize_t w = writev(fd, v, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		while (n > 0 && (size_t)w >= v->iov_len) {
-			w -= (ssize_t)v->iov_len;
-			v++;
-			n--;
-		}
-		if (n > 0) {
-			v->iov_base = (char *)v->iov_base + w;
-			v->iov_len -= (size_t)w;
-		}
-	}
-	return 0;
-}
-
 int main(void)
 {
 	size_t mlen, elen;
