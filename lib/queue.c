@@ -152,7 +152,7 @@ int queue_body_check(int fd, off_t body, const struct queue_check *chk)
 	if (sb.st_size < body || (unsigned long long)(sb.st_size - body) != chk->len)
 		return 0;
 	char buf[65536];
-	uint32_t crc = 0;
+	struct crc32c crc = CRC32C_INIT;
 	unsigned long long left = chk->len;
 	off_t off = body;
 	while (left) {
@@ -163,11 +163,11 @@ int queue_body_check(int fd, off_t body, const struct queue_check *chk)
 			return -1;
 		if (r == 0)
 			return 0; /* shorter than it said a moment ago */
-		crc = crc32c(crc, buf, (size_t)r);
+		crc32c_add(&crc, buf, (size_t)r);
 		off += r;
 		left -= (unsigned long long)r;
 	}
-	return crc == chk->crc;
+	return crc.crc == chk->crc;
 }
 
 int queue_trigger(const char *qdir, char byte)

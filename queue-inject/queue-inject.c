@@ -74,7 +74,7 @@ struct job {
 	size_t memlen, memcap;
 	int spill;     /* anonymous file once it is not */
 	unsigned long long size;
-	uint32_t crc;  /* CRC-32C of the message, for the check line */
+	struct crc32c crc; /* of the message, for the check line */
 };
 
 static void fail(struct job *j, int code, const char *what)
@@ -110,11 +110,34 @@ static void open_spill(struct job *j)
 	j->memlen = j->memcap = 0;
 }
 
+/*
+ * The message goes straight into memory (no copy through a buffer of
+ * its own: a 100 KB message is two or three reads), or once it has
+ * passed SPILL_AT through buf into the spill file.
+ */
 static void read_message(struct job *j)
 {
 	char buf[65536];
 	for (;;) {
-		ssize_t r = read(0, buf, sizeof buf);
+		char *dst = buf;
+		size_t room = sizeof buf;
+		if (j->spill < 0) {
+			/* grown only when full: a small message never touches
+			 * more than the pages it is written to */
+			if (j->memlen == j->memcap) {
+				size_t cap = j->memcap ? j->memcap * 2 : sizeof buf;
+				char *m = realloc(j->mem, cap);
+				if (!m)
+					fail(j, QX_NOMEM, "out of memory");
+				j->mem = m;
+				j->memcap = cap;
+			}
+			dst = j->mem + j->memlen;
+			room = j->memcap - j->memlen;
+			if (room > sizeof buf)
+				room = sizeof buf;
+		}
+		ssize_t r = read(0, dst, room);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -123,26 +146,15 @@ static void read_message(struct job *j)
 		if (r == 0)
 			return;
 		j->size += (unsigned long long)r;
-		j->crc = crc32c(j->crc, buf, (size_t)r);
-		if (j->spill < 0 && j->memlen + (size_t)r > SPILL_AT)
-			open_spill(j);
+		crc32c_add(&j->crc, dst, (size_t)r);
 		if (j->spill >= 0) {
 			if (fd_write_all(j->spill, buf, (size_t)r) < 0)
 				fail(j, write_code(), "write spill file");
 			continue;
 		}
-		if (j->memlen + (size_t)r > j->memcap) {
-			size_t cap = j->memcap ? j->memcap * 2 : 65536;
-			while (cap < j->memlen + (size_t)r)
-				cap *= 2;
-			char *m = realloc(j->mem, cap);
-			if (!m)
-				fail(j, QX_NOMEM, "out of memory");
-			j->mem = m;
-			j->memcap = cap;
-		}
-		memcpy(j->mem + j->memlen, buf, (size_t)r);
 		j->memlen += (size_t)r;
+		if (j->memlen > SPILL_AT)
+			open_spill(j); /* all of it so far, this read included */
 	}
 }
 
@@ -207,7 +219,7 @@ static int id_in_use(const char *qdir, const char *id)
 int main(int argc, char **argv)
 {
 	(void)argv;
-	struct job j = { STR_INIT, STR_INIT, STR_INIT, "", -1, NULL, 0, 0, -1, 0, 0 };
+	struct job j = { STR_INIT, STR_INIT, STR_INIT, "", -1, NULL, 0, 0, -1, 0, CRC32C_INIT };
 	struct envelope env = ENVELOPE_INIT;
 	if (argc > 1) {
 		fprintf(stderr, "usage: queue-inject < message 1< envelope\n");
@@ -273,7 +285,7 @@ int main(int argc, char **argv)
 	bio_free(&in);
 
 	struct str head = STR_INIT;
-	struct queue_check chk = { 1, j.size, j.crc };
+	struct queue_check chk = { 1, j.size, j.crc.crc };
 	queue_header_encode_check(&env, &chk, &head);
 	struct iovec iov[2] = { { head.s, head.len }, { j.mem, j.memlen } };
 	write_all_or_fail(&j, iov, j.spill < 0 ? 2 : 1);
