@@ -38,7 +38,9 @@ void str_cats(struct str *sa, const char *s)
 
 void str_catc(struct str *sa, char c)
 {
-	str_catb(sa, &c, 1);
+	str_ready(sa, 1);
+	sa->s[sa->len++] = c;
+	sa->s[sa->len] = '\0';
 }
 
 void str_vcatf(struct str *sa, const char *fmt, va_list ap)
