@@ -18,7 +18,8 @@
 #       start-up does no CPUID: ~100 us per exec.  smtp-recv is one: its
 #       musl build links tlsio_absent.c instead of libtls and execs
 #       smtp-recv-tls (glibc, static libtls) only for a connection that
-#       wants TLS (smtp-recv/build.mk).  musl resolves accounts
+#       wants TLS (smtp-recv/build.mk).  queue-run is one too, for a
+#       cheaper posix_spawn per delivery (queue-run/build.mk).  musl resolves accounts
 #       (getpwnam) from /etc/passwd and, for the rest, through nscd: a site
 #       whose mail accounts come from LDAP or sssd runs nscd or unscd, or
 #       builds with MUSL_CC= (INSTALL).  musl-out/ holds lib/

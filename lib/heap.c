@@ -1,7 +1,7 @@
 /*
  * heap.c - the memory allocator of the programs linked against musl
- * (smtp-recv, queue-inject, deliver-local: lib/build.mk), in place of
- * musl's own.
+ * (smtp-recv, queue-inject, deliver-local, queue-run: lib/build.mk), in
+ * place of musl's own.
  *
  * Why: musl's allocator (mallocng) gives a size class's memory back to the
  * kernel as soon as the last block in it is freed.  A connection makes
@@ -14,6 +14,8 @@
  * once is bounded by their limits, so this allocator takes memory from
  * the kernel in 1 MiB regions, never gives it back, and keeps freed
  * blocks on a list per size class for the next allocation of that class.
+ * queue-run lives on, and so keeps the most it ever held at once (its
+ * index of the queue, the messages in delivery) for the messages after.
  *
  * Blocks are powers of two from 32 bytes to 512 KiB, including a 16-byte
  * header; larger ones are mappings of their own, unmapped when freed.

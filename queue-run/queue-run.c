@@ -409,7 +409,7 @@ static void takein(struct sched *s)
 			continue;
 		qpath(s, &from, "new", de->d_name);
 		qpath(s, &to, "msg", de->d_name);
-		if (renameat2(AT_FDCWD, from.s, AT_FDCWD, to.s, RENAME_NOREPLACE) < 0) {
+		if (rename_noreplace(from.s, to.s) < 0) {
 			if (errno != ENOENT) /* ENOENT: held or deleted meanwhile */
 				warn_sys("unable to move %s to msg/", from.s);
 			continue;
