@@ -25,8 +25,9 @@ FUZZ_ALL   := $(sort $(basename $(notdir $(wildcard fuzz/*.c))))
 FUZZ       ?= $(FUZZ_ALL)
 FUZZ_BINS  := $(FUZZ_ALL:%=fuzz/out/bin/%)
 FUZZ_LIBA  := fuzz/out/libsluice-fuzz.a
-# heap.c is built for the musl programs only; here without replacing malloc
-FUZZ_LOBJ  := $(LIB_SRC:lib/%.c=fuzz/out/lib/%.o) fuzz/out/lib/heap.o
+# heap.c and memcopy.c are built for the musl programs only; here without
+# replacing malloc and memcpy
+FUZZ_LOBJ  := $(LIB_SRC:lib/%.c=fuzz/out/lib/%.o) fuzz/out/lib/heap.o fuzz/out/lib/memcopy.o
 FUZZ_COBJ  := fuzz/out/common/fuzz.o
 
 fuzz/out/lib/%.o: lib/%.c

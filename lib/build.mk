@@ -50,7 +50,7 @@ LIB_EXTERNAL := authres dkim dkimsign dmarc dns ruleauth spf tlsio
 # without a TLS library (tlsio_available() is 0), so the musl smtp-recv
 # links and hands TLS to smtp-recv-tls (smtp-recv/build.mk).  The glibc
 # archive keeps tlsio.c alone: one definition of each symbol per archive.
-LIB_MUSL_ONLY := tlsio_absent heap
+LIB_MUSL_ONLY := tlsio_absent heap memcopy
 LIB_SRC      := $(filter-out $(LIB_MUSL_ONLY:%=lib/%.c),$(LIB_SRC))
 LIB_OBJ      := $(LIB_SRC:.c=.o)
 MUSL_LIB_OBJ := $(patsubst %.c,musl-out/%.o,$(filter-out $(LIB_EXTERNAL:%=lib/%.c),$(LIB_SRC)) \
@@ -65,13 +65,16 @@ musl-out/%.o: %.c .build-flags
 # glibc archive has no allocator of its own.  A program links it only if
 # it needs malloc: the object comes first, so musl's is never pulled in.
 musl-out/lib/heap.o: CFLAGS += -DHEAP_REPLACES_MALLOC
+# memcopy.c replaces musl's memcpy and memmove likewise (its opening
+# comment says why); no loop of it may become a call to memcpy
+musl-out/lib/memcopy.o: CFLAGS += -DMEMCOPY_REPLACES_LIBC -fno-builtin -fno-tree-loop-distribute-patterns
 
 $(MUSL_LIB): $(MUSL_LIB_OBJ)
 	rm -f $@
 	$(AR) rcs $@ $^
 
 # link a program against musl: $(call musl_link,objects)
-musl_link = $(MUSL_CC) $(LDFLAGS) -static -o $@ $(1) musl-out/lib/heap.o $(MUSL_LIB)
+musl_link = $(MUSL_CC) $(LDFLAGS) -static -o $@ $(1) musl-out/lib/heap.o musl-out/lib/memcopy.o $(MUSL_LIB)
 
 clean: clean-musl
 clean-musl:
