@@ -425,14 +425,16 @@ static void find_addresses(struct conn *c)
 		str_copys(&c->remote_host, host);
 }
 
-/* the queue program's view of the connection: doc/environment.md */
+/*
+ * The queue program's view of the connection: doc/environment.md.
+ * unsetenv first, since setenv replaces only the first of a name that an
+ * environment built by hand may hold twice.
+ */
 static void export(const char *name, const char *value)
 {
-	if (value && *value) {
-		if (setenv(name, value, 1) < 0)
-			die_sys(EXIT_SYS, "unable to set %s", name);
-	} else
-		unsetenv(name);
+	unsetenv(name);
+	if (value && *value && setenv(name, value, 1) < 0)
+		die_sys(EXIT_SYS, "unable to set %s", name);
 }
 
 /*

@@ -75,7 +75,7 @@ private() {
 	done
 	[ "$(stat -c '%U %a %F' "$D/var/spool/sluice/trigger")" = "$QU 600 fifo" ]
 	# the smtp user is in no group of the queue's
-	! id -nG "$SU" | tr ' ' '\n' | grep -qx "$QU"
+	! id -nG "$SU" | tr ' ' '\n' | grep -qx "$QU" || false
 	U=$D/usr/lib/systemd/system
 	for s in smtp submission submissions; do
 		grep -qx "User=$SU" "$U/sluice-$s@.service"

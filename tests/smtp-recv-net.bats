@@ -39,7 +39,7 @@ check_queue_file() {
 	sed -n 4p "$BATS_TEST_TMPDIR/qf" | grep -Eq '^Received: from [^ ]+ \(\[127\.0\.0\.1\]\)$'
 	sed -n 5p "$BATS_TEST_TMPDIR/qf" | grep -Eq "^	by mx\.example\.test \(sluice\) with ESMTP id $(basename "$f")\$"
 	grep -qx "$3" "$f"
-	! grep -q $'\r' "$f"
+	! grep -q $'\r' "$f" || false
 }
 
 swaks_send() { # extra swaks options

@@ -168,7 +168,7 @@ D
 		'452 4.7.1 no enhanced code given' '450 4.7.1 greylisted' '450 4.7.1 not now' \
 		'554 5.7.1 Relay access denied' '221 2.0.0 mx.example.test Bye'
 	grep -q 'event=policy stage=RCPT id=[0-9.]* rcpt=<r1@relay.example> action="REJECT go away" result=refused' "$LOG"
-	! grep -q 'rcpt=<r6@elsewhere.example> action=' "$LOG" # OK is not logged (nor obeyed over relay control)
+	! grep -q 'rcpt=<r6@elsewhere.example> action=' "$LOG" || false # OK is not logged (nor obeyed over relay control)
 }
 
 @test "HOLD quarantines, DISCARD drops with 250, PREPEND adds a header after Received:, REDIRECT and BCC" {
@@ -217,7 +217,7 @@ D
 	grep -q "prog=queue-inject .*event=quarantined id=$(basename "$held") .*quarantine=policyhold" "$LOG"
 	# DISCARD: gone, logged
 	grep -q 'event=discarded id=.* from=<a@example.org> rcpts=1' "$LOG"
-	! grep -rqs '^Subject: dropped$' "$QUEUE"
+	! grep -rqs '^Subject: dropped$' "$QUEUE" || false
 	# PREPEND, REDIRECT, BCC: one queued message
 	[ "$(queued_files | wc -l)" = 1 ]
 	queue_check_ok "$(queued_files)"
@@ -307,7 +307,7 @@ A
 	printf 'EHLO c.example\nMAIL FROM:<a@example.org>\nRCPT TO:<bob@example.test>\nQUIT\n' | talk
 	expect '220 mx.example.test ESMTP sluice' "${EHLO[@]}" '250 2.1.0 Ok' '250 2.1.5 Ok' \
 		'221 2.0.0 mx.example.test Bye'
-	! grep -q 'event=policy' "$LOG"
+	! grep -q 'event=policy' "$LOG" || false
 }
 
 @test "a held message (QUEUE_QUARANTINE) stays held through smtp-filter whatever the rules; a bad name is refused" {
