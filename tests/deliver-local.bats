@@ -383,7 +383,8 @@ test_account() {
 	done
 	# the compiled tables answer the same
 	sluice-tables
-	[ -f "$CONF/users.cdb" ] && [ -f "$CONF/aliases.cdb" ]
+	[ -f "$CONF/users.cdb" ]
+	[ -f "$CONF/aliases.cdb" ]
 	"$BATS_FILE_TMPDIR/rcpt-exists" $addrs | diff "$BATS_TEST_TMPDIR/text" -
 	for a in $addrs; do deliver-local -n "$a" || true; done >"$BATS_TEST_TMPDIR/cdb.n"
 	rm "$CONF/users.cdb" "$CONF/aliases.cdb"

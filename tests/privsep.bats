@@ -146,7 +146,8 @@ private() {
 	chmod 0644 "$T/msg"
 	# only the queue group may run it (where the kernel enforces exec bits:
 	# some sandboxes' do not, and running it there still drops to the caller)
-	cp /bin/true "$T/probe" && chmod 0700 "$T/probe"
+	cp /bin/true "$T/probe"
+	chmod 0700 "$T/probe"
 	if ! as nobody "$T/probe" 2>/dev/null; then
 		run as "$SU" "$T/deliver-local" a@b "$AU@example.test" <"$T/msg"
 		[ "$status" = 126 ]

@@ -58,7 +58,8 @@ msg_to() { printf 'Subject: ctl\n\nbody\n' | inject_env "$@"; }
 	id=$(ls "$QUEUE/new")
 	queue-run -1 2>/dev/null
 	queue-ctl hold "$id"
-	[ -f "$QUEUE/hold/$id" ] && [ -f "$QUEUE/state/$id" ]
+	[ -f "$QUEUE/hold/$id" ]
+	[ -f "$QUEUE/state/$id" ]
 	queue-ctl release "$id"
 	touch "$STANDIN/all-ok"
 	queue-run -1 2>/dev/null

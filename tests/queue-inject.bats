@@ -181,10 +181,15 @@ inject() { # inject ENVELOPE-PRINTF-FORMAT < message
 		[ "$status" -eq 0 ]
 		if [ $fs = ext4 ]; then
 			[[ ${lines[0]} =~ ^fsync\([0-9]+\)\ =\ 0$ ]]
-			[ "${#lines[@]}" = 3 ] && [ "${lines[1]}" = flushes=journal ] && [ "${lines[2]}" = 1 ]
+			[ "${#lines[@]}" = 3 ]
+			[ "${lines[1]}" = flushes=journal ]
+			[ "${lines[2]}" = 1 ]
 		else
-			[[ ${lines[0]} =~ ^fsync\([0-9]+\)\ =\ 0$ ]] && [[ ${lines[1]} =~ ^fsync\([0-9]+\)\ =\ 0$ ]]
-			[ "${#lines[@]}" = 4 ] && [ "${lines[2]}" = flushes=plain ] && [ "${lines[3]}" = 1 ]
+			[[ ${lines[0]} =~ ^fsync\([0-9]+\)\ =\ 0$ ]]
+			[[ ${lines[1]} =~ ^fsync\([0-9]+\)\ =\ 0$ ]]
+			[ "${#lines[@]}" = 4 ]
+			[ "${lines[2]}" = flushes=plain ]
+			[ "${lines[3]}" = 1 ]
 		fi
 	done
 }

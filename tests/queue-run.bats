@@ -321,7 +321,8 @@ dsn() { python3 "$FIXTURES/queue-run/dsn.py" "$1"; }
 	queue-run -1 2>/dev/null
 	[ "$(delivered)" = 12 ]
 	max=$(cat "$STANDIN/max")
-	[ "$max" -le 3 ] && [ "$max" -ge 2 ]
+	[ "$max" -le 3 ]
+	[ "$max" -ge 2 ]
 }
 
 @test "results are flushed together, but running plus unflushed deliveries never exceed concurrency-local" {
@@ -367,7 +368,8 @@ dsn() { python3 "$FIXTURES/queue-run/dsn.py" "$1"; }
 	[ "$(wc -l <"$STANDIN/remote-log")" = 12 ]
 	[ "$(cat "$STANDIN/dom.a.test.max")" -le 2 ]
 	[ "$(cat "$STANDIN/dom.b.test.max")" -le 2 ]
-	[ "$(cat "$STANDIN/rmax")" -le 3 ] && [ "$(cat "$STANDIN/rmax")" -ge 2 ]
+	[ "$(cat "$STANDIN/rmax")" -le 3 ]
+	[ "$(cat "$STANDIN/rmax")" -ge 2 ]
 	no_files "$QUEUE/msg"
 }
 

@@ -212,7 +212,8 @@ D
 	[ "$(grep -c '^250 2.0.0 Ok: queued as QID$' "$OUT")" = 3 ]
 	# HOLD: in QUEUE/quarantine/policyhold, not in the queue
 	held=$(find "$QUEUE/quarantine/policyhold" -type f)
-	[ -n "$held" ] && grep -q '^Subject: held$' "$held"
+	[ -n "$held" ]
+	grep -q '^Subject: held$' "$held"
 	grep -q "event=held id=.* quarantine=policyhold" "$LOG"
 	grep -q "prog=queue-inject .*event=quarantined id=$(basename "$held") .*quarantine=policyhold" "$LOG"
 	# DISCARD: gone, logged
@@ -261,7 +262,8 @@ D
 	without_check "$(queued_files)" >"$BATS_TEST_TMPDIR/qf"
 	queued_head "$BATS_TEST_TMPDIR/qf" | head -4 | cmp - <(printf '%s\n' Fa@example.org Tbob@example.test Tcarol@example.test '')
 	held=$(find "$QUEUE/quarantine/hold" -type f)
-	[ -n "$held" ] && grep -q '^Subject: r$' "$held"
+	[ -n "$held" ]
+	grep -q '^Subject: r$' "$held"
 	grep -q 'action="HOLD suspicious, see the logs" result=passed' "$LOG"
 }
 
@@ -317,7 +319,8 @@ A
 	QUEUE_QUARANTINE=suspect smtp-filter -- queue-inject <"$F/plain.eml" 1< <(printf 'Fa@example.org\0Tbob@example.test\0\0')
 	[ -z "$(ls "$QUEUE/new")" ]
 	held=$QUEUE/quarantine/suspect/$QUEUE_ID
-	[ -f "$held" ] && tail -c "$(wc -c <"$F/plain.eml")" "$held" | cmp - "$F/plain.eml"
+	[ -f "$held" ]
+	tail -c "$(wc -c <"$F/plain.eml")" "$held" | cmp - "$F/plain.eml"
 	# not under run: it would take fd 1, where the envelope goes
 	rc=0
 	QUEUE_QUARANTINE=../new smtp-filter -- queue-inject <"$F/plain.eml" \

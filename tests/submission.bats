@@ -264,7 +264,8 @@ session() {
 	make -C "$TOP" -s -o all install PREFIX="$T" SYSCONF="$T/etc" QUEUEDIR="$T/q" >/dev/null
 	U=$T/lib/systemd/system
 	# smtp-recv execs smtp-recv-tls from its own directory
-	[ -x "$T/sbin/smtp-recv" ] && [ -x "$T/sbin/smtp-recv-tls" ]
+	[ -x "$T/sbin/smtp-recv" ]
+	[ -x "$T/sbin/smtp-recv-tls" ]
 	[ -f "$T/share/man/man8/smtp-recv-tls.8" ]
 	# 465: smtp-recv-tls itself (every session there needs TLS)
 	for s in smtp:25::smtp-recv submission:587:' -s':smtp-recv submissions:465:' -s -t':smtp-recv-tls; do
