@@ -19,13 +19,13 @@
 #       musl build links tlsio_absent.c instead of libtls and execs
 #       smtp-recv-tls (glibc, static libtls) only for a connection that
 #       wants TLS (smtp-recv/build.mk).  queue-run is one too, for a
-#       cheaper posix_spawn per delivery (queue-run/build.mk).  musl resolves accounts
-#       (getpwnam) from /etc/passwd and, for the rest, through nscd: a site
-#       whose mail accounts come from LDAP or sssd runs nscd or unscd, or
-#       builds with MUSL_CC= (INSTALL).  musl-out/ holds lib/
-#       compiled again with musl-gcc, apart from the glibc objects.  Without
-#       musl-gcc (Debian: musl-tools) such a program is linked against glibc
-#       as usual.
+#       cheaper posix_spawn per delivery (queue-run/build.mk).  musl
+#       resolves accounts (getpwnam) from /etc/passwd and, for the rest,
+#       through nscd: a site whose mail accounts come from LDAP or sssd
+#       runs nscd or unscd, or builds with MUSL_CC= (INSTALL).  musl-out/
+#       holds lib/ compiled again with musl-gcc, apart from the glibc
+#       objects.  Without musl-gcc (Debian: musl-tools) such a program is
+#       linked against glibc as usual.
 #
 # Debian's musl-gcc cannot link a static PIE (its libc.a is not built for
 # one), so a musl program's own code sits at a fixed address; its stack,

@@ -153,8 +153,8 @@ static void read_message(struct job *j)
 			continue;
 		}
 		j->memlen += (size_t)r;
-		if (j->memlen > SPILL_AT)
-			open_spill(j); /* all of it so far, this read included */
+		if (j->memlen >= SPILL_AT)
+			open_spill(j); /* all of it so far, before the buffer would grow past SPILL_AT */
 	}
 }
 
