@@ -27,7 +27,7 @@
  * between, a crash may leave new/ID cut short: it was never acknowledged,
  * and its check line (length and CRC-32C of the message) lets queue-run
  * set it aside.  The envelope arrives after the message, so the message is
- * held in memory, spilling to an anonymous file past SPILL_AT bytes; that
+ * held in memory, spilling to an anonymous file at SPILL_AT bytes; that
  * keeps the common case to one write and one sync.
  */
 #include <errno.h>
@@ -113,7 +113,7 @@ static void open_spill(struct job *j)
 /*
  * The message goes straight into memory (no copy through a buffer of
  * its own: a 100 KB message is two or three reads), or once it has
- * passed SPILL_AT through buf into the spill file.
+ * reached SPILL_AT through buf into the spill file.
  */
 static void read_message(struct job *j)
 {
