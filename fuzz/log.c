@@ -5,15 +5,21 @@
  * The input is split at NUL bytes into three values a, b, c (any other
  * byte allowed) and formatted as log lines would be:
  *   k1=%s k2="%s" k3=<%s>:%zu k4=%s%s
+ * followed by a number made of the input's first eight bytes in every
+ * integer conversion the programs use, the plain ones (which log.c
+ * formats itself) and some that go through printf:
+ *   k5=%d k6=%ld k7=%lld k8=%u k9=%lu k10=%llu k11=%zd k12=%zu k13=%05d k14=%hd k15=%x
  * Checked, by reading the line back the way an administrator's parser
  * would (bare values end at a space; quoted ones undo \" \\ \xHH):
- *  - exactly the format's five fields, with its keys, in order;
- *  - each value is exactly the text the format and arguments make;
+ *  - exactly the format's fields, with its keys, in order;
+ *  - each value is exactly the text the format and arguments make
+ *    (snprintf's, for the numbers);
  *  - no control byte or DEL anywhere in the line.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "fuzz.h"
 #include "log.h"
@@ -88,8 +94,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		v[i] = in.s + at;
 		at += strlen(v[i]) + 1;
 	}
+	uint64_t u = 0;
+	for (size_t i = 0; i < 8 && i < size; i++)
+		u = u << 8 | data[i];
+	long long a = (long long)u;
 	struct str line = STR_INIT, key = STR_INIT, val = STR_INIT, want = STR_INIT;
 	fmt(&line, "k1=%s k2=\"%s\" k3=<%s>:%zu k4=%s%s", v[0], v[1], v[2], size, v[0], v[2]);
+	fmt(&line, " k5=%d k6=%ld k7=%lld k8=%u k9=%lu k10=%llu k11=%zd k12=%zu k13=%05d k14=%hd k15=%x", (int)a,
+	    (long)a, a, (unsigned)a, (unsigned long)a, (unsigned long long)a, (ssize_t)a, (size_t)a, (int)a,
+	    (short)a, (unsigned)a);
+	/* what snprintf makes of the same, field by field */
+	char num[11][32];
+	snprintf(num[0], sizeof num[0], "%d", (int)a);
+	snprintf(num[1], sizeof num[1], "%ld", (long)a);
+	snprintf(num[2], sizeof num[2], "%lld", a);
+	snprintf(num[3], sizeof num[3], "%u", (unsigned)a);
+	snprintf(num[4], sizeof num[4], "%lu", (unsigned long)a);
+	snprintf(num[5], sizeof num[5], "%llu", (unsigned long long)a);
+	snprintf(num[6], sizeof num[6], "%zd", (ssize_t)a);
+	snprintf(num[7], sizeof num[7], "%zu", (size_t)a);
+	snprintf(num[8], sizeof num[8], "%05d", (int)a);
+	snprintf(num[9], sizeof num[9], "%hd", (short)a);
+	snprintf(num[10], sizeof num[10], "%x", (unsigned)a);
 	for (size_t i = 0; i < line.len; i++)
 		FUZZ_CHECK((unsigned char)line.s[i] >= 0x20 && line.s[i] != 0x7f);
 	size_t pos = 0;
@@ -108,6 +134,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		else
 			str_catf(&want, "%s%s", v[0], v[2]);
 		FUZZ_CHECK(val.len == want.len && memcmp(val.s, want.s, val.len) == 0);
+	}
+	for (int f = 4; f < 15; f++) {
+		FUZZ_CHECK(next_field(&line, &pos, &key, &val));
+		char k[4];
+		snprintf(k, sizeof k, "k%d", f + 1);
+		FUZZ_CHECK(strcmp(key.s, k) == 0);
+		FUZZ_CHECK(strcmp(val.s, num[f - 4]) == 0);
 	}
 	FUZZ_CHECK(!next_field(&line, &pos, &key, &val));
 	str_free(&in);

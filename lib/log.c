@@ -46,6 +46,19 @@ static void finish_field(struct str *line, size_t value, int needs)
 	str_free(&raw);
 }
 
+/* v in decimal after a '-' if negative: a plain %d, %ld, %zu... without printf */
+static void cat_dec(struct str *out, unsigned long long v, int negative)
+{
+	char buf[24];
+	size_t i = sizeof buf;
+	do
+		buf[--i] = (char)('0' + v % 10);
+	while (v /= 10);
+	if (negative)
+		buf[--i] = '-';
+	str_catb(out, buf + i, sizeof buf - i);
+}
+
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral" /* spec is one checked conversion of the caller's format */
 /*
@@ -61,8 +74,10 @@ static int convert(const char **pp, va_list *ap, struct str *out, int *string)
 	spec[n++] = '%';
 	while (*p && strchr("-+ #0123456789.", *p) && n < 16)
 		spec[n++] = *p++;
+	int plain = n == 1; /* no flag, width or precision */
 	int len = 0; /* 0 int, 1 long, 2 long long, 3 size_t, 4 intmax_t, 5 ptrdiff_t */
 	if (*p == 'h') {
+		plain = 0;
 		spec[n++] = *p++;
 		if (*p == 'h')
 			spec[n++] = *p++;
@@ -90,6 +105,19 @@ static int convert(const char **pp, va_list *ap, struct str *out, int *string)
 			str_cats(out, s ? s : "(null)"); /* plain %s, the usual one: no printf */
 		else
 			str_catf(out, spec, s ? s : "(null)");
+	} else if (plain && (conv == 'd' || conv == 'i') && len <= 3) {
+		/* the usual numbers go without printf, as plain %s does */
+		long long v = len == 0 ? va_arg(*ap, int)
+			      : len == 1 ? va_arg(*ap, long)
+			      : len == 2 ? va_arg(*ap, long long)
+					 : va_arg(*ap, ssize_t);
+		cat_dec(out, v < 0 ? 0 - (unsigned long long)v : (unsigned long long)v, v < 0);
+	} else if (plain && conv == 'u' && len <= 3) {
+		unsigned long long v = len == 0 ? va_arg(*ap, unsigned)
+				       : len == 1 ? va_arg(*ap, unsigned long)
+				       : len == 2 ? va_arg(*ap, unsigned long long)
+						  : va_arg(*ap, size_t);
+		cat_dec(out, v, 0);
 	} else if (conv == 'p') {
 		str_catf(out, spec, va_arg(*ap, void *));
 	} else if (conv == 'c') {
@@ -163,11 +191,11 @@ void log_vformat(struct str *line, const char *fmt, va_list ap)
 void log_line(const char *fmt, ...)
 {
 	struct str line = STR_INIT;
-	char pid[24];
-	int k = snprintf(pid, sizeof pid, " pid=%ld ", (long)getpid());
 	str_cats(&line, "prog=");
 	str_cats(&line, program_invocation_short_name);
-	str_catb(&line, pid, k > 0 ? (size_t)k : 0);
+	str_cats(&line, " pid=");
+	cat_dec(&line, (unsigned long long)getpid(), 0);
+	str_catc(&line, ' ');
 	va_list ap;
 	va_start(ap, fmt);
 	log_vformat(&line, fmt, ap);
