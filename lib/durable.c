@@ -53,10 +53,15 @@ int sync_renamed(int fd, const char *dir, int dir_is_new)
 #define RENAME_NOREPLACE 1 /* <linux/fs.h>; not every C library exports it */
 #endif
 
-int rename_noreplace(const char *from, const char *to)
+int rename_noreplace_at(int fromdir, const char *from, int todir, const char *to)
 {
 	/* the system call itself: musl, which links queue-inject, has no wrapper */
-	return (int)syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE);
+	return (int)syscall(SYS_renameat2, fromdir, from, todir, to, RENAME_NOREPLACE);
+}
+
+int rename_noreplace(const char *from, const char *to)
+{
+	return rename_noreplace_at(AT_FDCWD, from, AT_FDCWD, to);
 }
 
 int tmpfile_in(const char *dir)

@@ -30,6 +30,8 @@ int sync_renamed(int fd, const char *dir, int dir_is_new);
  * and the rename are one atomic step, renameat2 RENAME_NOREPLACE).
  */
 int rename_noreplace(const char *from, const char *to);
+/* the same, relative to directory fds (renameat2's form) */
+int rename_noreplace_at(int fromdir, const char *from, int todir, const char *to);
 /*
  * An unnamed file for scratch data in dir (O_TMPFILE, else a name unlinked
  * at once), read-write; the fd, or -1 with errno.

@@ -136,12 +136,23 @@ int maildir_deliver(const char *dir, const struct dmsg *m, struct str *why)
 	}
 	str_catf(&dst, "%snew/%s,S=%llu", dir, name.s, size);
 	str_catf(&newname, "%s,S=%llu", name.s, size);
-	if (linkat(tmpfd, name.s, newfd, newname.s, 0) == 0) {
-		unlinkat(tmpfd, name.s, 0);
-	} else if ((errno == EPERM || errno == ENOSYS || errno == EOPNOTSUPP) &&
-		   renameat(tmpfd, name.s, newfd, newname.s) == 0) {
-		/* no hard links here (some FUSE and network file systems) */
-	} else {
+	/*
+	 * One rename that never replaces (a name taken in new/ is an error,
+	 * as the classic link would make it), rather than a link and an
+	 * unlink: one directory change less in the journal per delivery.
+	 * Without RENAME_NOREPLACE (EINVAL from the file system, ENOSYS from
+	 * an old kernel), the link; without hard links either (some FUSE and
+	 * network file systems), a plain rename.
+	 */
+	int moved = rename_noreplace_at(tmpfd, name.s, newfd, newname.s) == 0;
+	if (!moved && (errno == EINVAL || errno == ENOSYS)) {
+		moved = linkat(tmpfd, name.s, newfd, newname.s, 0) == 0;
+		if (moved)
+			unlinkat(tmpfd, name.s, 0);
+		else if (errno == EPERM || errno == ENOSYS || errno == EOPNOTSUPP)
+			moved = renameat(tmpfd, name.s, newfd, newname.s) == 0;
+	}
+	if (!moved) {
 		r = deliver_syserr(why, "unable to move %s into new/", tmp.s);
 		unlinkat(tmpfd, name.s, 0);
 		goto out;
