@@ -38,6 +38,26 @@ void queue_path(struct str *out, const char *qdir, const char *sub, const char *
 	}
 }
 
+int queue_has(const char *qdir, const char *id)
+{
+	static const char *const where[] = { "msg", "hold" };
+	struct str p = STR_INIT;
+	int r = 0;
+	for (size_t i = 0; i < sizeof where / sizeof where[0]; i++) {
+		queue_path(&p, qdir, where[i], id);
+		if (access(p.s, F_OK) == 0) {
+			r = 1;
+			break;
+		}
+		if (errno != ENOENT)
+			r = -1;
+	}
+	int e = errno;
+	str_free(&p);
+	errno = e;
+	return r;
+}
+
 void queue_header_encode(const struct envelope *env, struct str *out)
 {
 	envelope_encode_sep(env, '\n', out);

@@ -45,6 +45,11 @@
 int queue_dir(struct str *out);
 /* out = qdir/sub/id (id may be NULL for the directory itself) */
 void queue_path(struct str *out, const char *qdir, const char *sub, const char *id);
+/*
+ * Is message id queued for delivery, in msg/ or held in hold/: 1 yes, 0
+ * no (neither exists), -1 neither was found but a lookup failed (errno).
+ */
+int queue_has(const char *qdir, const char *id);
 /* append the file header for env to out */
 void queue_header_encode(const struct envelope *env, struct str *out);
 /*

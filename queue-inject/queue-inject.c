@@ -202,20 +202,6 @@ static void write_all_or_fail(struct job *j, const struct iovec *iov, int n)
 	}
 }
 
-/* is id the name of a message queue-run has taken in or holds */
-static int id_in_use(const char *qdir, const char *id)
-{
-	static const char *const where[] = { "msg", "hold" };
-	struct str p = STR_INIT;
-	int used = 0;
-	for (size_t i = 0; i < sizeof where / sizeof where[0] && !used; i++) {
-		queue_path(&p, qdir, where[i], id);
-		used = access(p.s, F_OK) == 0;
-	}
-	str_free(&p);
-	return used;
-}
-
 int main(int argc, char **argv)
 {
 	(void)argv;
@@ -310,7 +296,7 @@ int main(int argc, char **argv)
 	for (int tries = 0;; tries++) {
 		str_copyb(&j.dst, newdir.s, newdir.len);
 		str_catf(&j.dst, "/%s", j.id);
-		if (quarantine || !id_in_use(j.qdir.s, j.id)) {
+		if (quarantine || queue_has(j.qdir.s, j.id) != 1) { /* taken in or held: another id */
 			if (rename_noreplace(j.tmp.s, j.dst.s) == 0)
 				break;
 			if (errno != EEXIST)

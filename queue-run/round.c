@@ -178,20 +178,6 @@ static void set_dirty(struct sched *s, struct msg *m, int dirty)
 	m->dirty = dirty;
 }
 
-/* is the message still queued, in msg/ or held (queue-ctl may delete it) */
-static int queued(struct sched *s, const struct msg *m)
-{
-	struct str p = STR_INIT;
-	qpath(s, &p, "msg", m->e->id);
-	int here = access(p.s, F_OK) == 0 || errno != ENOENT;
-	if (!here) {
-		qpath(s, &p, "hold", m->e->id);
-		here = access(p.s, F_OK) == 0 || errno != ENOENT;
-	}
-	str_free(&p);
-	return here;
-}
-
 /*
  * Write lines (applied to m->st already; at: where they go) to state/ID.
  * Not to a state file made anew for a message deleted meanwhile: that
@@ -200,7 +186,8 @@ static int queued(struct sched *s, const struct msg *m)
 static void store(struct sched *s, struct msg *m, off_t at, const struct str *lines)
 {
 	if (m->statefd < 0) {
-		if (!m->has_state && !queued(s, m))
+		/* still in msg/ or held (queue-ctl may delete it); unsure counts as yes */
+		if (!m->has_state && queue_has(s->qdir.s, m->e->id) == 0)
 			return;
 		struct str p = STR_INIT;
 		qpath(s, &p, "state", m->e->id);
