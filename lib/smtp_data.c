@@ -29,36 +29,79 @@ enum {
 
 
 /*
- * How many octets from p on are ordinary (neither CR, LF nor NUL): the
- * fast path's scan.  Sixteen at a time with SSE2 (every x86-64 CPU has
- * it), else eight at a time (a zero byte in x ^ c marks c); the last few,
- * and the exact place within a block that has one, byte by byte.  A
- * message is mostly such runs, so this is most of DATA's cost.
+ * The octets that end a run of ordinary ones are CR, LF and NUL.  Blocks
+ * of STEP octets are tested at once: sixteen with SSE2 (every x86-64 CPU
+ * has it), else eight (a zero byte in x ^ c marks c).  A message is
+ * mostly such runs, so this is most of DATA's cost.
  */
+#ifdef __SSE2__
+#define STEP 16
+typedef __m128i block;
+
+static block load(const char *p)
+{
+	return _mm_loadu_si128((const __m128i *)(const void *)p);
+}
+
+static void store(char *p, block v)
+{
+	_mm_storeu_si128((__m128i *)(void *)p, v);
+}
+
+/* where in v the first CR, LF or NUL is; STEP if none */
+static size_t first_stop(block v)
+{
+	__m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\r')),
+						_mm_cmpeq_epi8(v, _mm_set1_epi8('\n'))),
+				   _mm_cmpeq_epi8(v, _mm_setzero_si128()));
+	int m = _mm_movemask_epi8(hit);
+	return m ? (size_t)__builtin_ctz((unsigned)m) : STEP;
+}
+#else
+#define STEP 8
+typedef uint64_t block;
+
+static block load(const char *p)
+{
+	block v;
+	memcpy(&v, p, sizeof v);
+	return v;
+}
+
+static void store(char *p, block v)
+{
+	memcpy(p, &v, sizeof v);
+}
+
+/*
+ * where in v the first CR, LF or NUL is; STEP if none.  The lowest byte
+ * the zero-byte trick flags is always a real one (false flags only ever
+ * sit above a real zero), and bytes are in memory order little-endian.
+ */
+static size_t first_stop(block v)
+{
+	const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+	uint64_t c = v ^ (ones * '\r'), l = v ^ (ones * '\n');
+	uint64_t m = (((v - ones) & ~v) | ((c - ones) & ~c) | ((l - ones) & ~l)) & highs;
+	return m ? (size_t)__builtin_ctzll(m) / 8 : STEP;
+}
+#endif
+
+static int ordinary(char c)
+{
+	return c != '\r' && c != '\n' && c != '\0';
+}
+
+/* how many octets from p on are ordinary: the header's fast path */
 static size_t ordinary_run(const char *p, size_t n)
 {
 	size_t i = 0;
-#ifdef __SSE2__
-	const __m128i cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n'), nul = _mm_setzero_si128();
-	for (; i + 16 <= n; i += 16) {
-		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
-		__m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf)),
-					   _mm_cmpeq_epi8(v, nul));
-		if (_mm_movemask_epi8(hit))
-			break;
+	for (; i + STEP <= n; i += STEP) {
+		size_t k = first_stop(load(p + i));
+		if (k < STEP)
+			return i + k;
 	}
-#else
-	const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
-	for (; i + 8 <= n; i += 8) {
-		uint64_t v, c, l;
-		memcpy(&v, p + i, 8);
-		c = v ^ (ones * '\r');
-		l = v ^ (ones * '\n');
-		if ((((v - ones) & ~v) | ((c - ones) & ~c) | ((l - ones) & ~l)) & highs)
-			break;
-	}
-#endif
-	while (i < n && p[i] != '\r' && p[i] != '\n' && p[i] != '\0')
+	while (i < n && ordinary(p[i]))
 		i++;
 	return i;
 }
@@ -74,30 +117,14 @@ static size_t ordinary_run(const char *p, size_t n)
 static size_t ordinary_copy(const char *p, size_t n, char *dst)
 {
 	size_t i = 0;
-#ifdef __SSE2__
-	const __m128i cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n'), nul = _mm_setzero_si128();
-	for (; i + 16 <= n; i += 16) {
-		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
-		_mm_storeu_si128((__m128i *)(void *)(dst + i), v);
-		__m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf)),
-					   _mm_cmpeq_epi8(v, nul));
-		int m = _mm_movemask_epi8(hit);
-		if (m)
-			return i + (size_t)__builtin_ctz((unsigned)m);
+	for (; i + STEP <= n; i += STEP) {
+		block v = load(p + i);
+		store(dst + i, v);
+		size_t k = first_stop(v);
+		if (k < STEP)
+			return i + k;
 	}
-#else
-	const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
-	for (; i + 8 <= n; i += 8) {
-		uint64_t v, c, l;
-		memcpy(&v, p + i, 8);
-		memcpy(dst + i, &v, 8);
-		c = v ^ (ones * '\r');
-		l = v ^ (ones * '\n');
-		if ((((v - ones) & ~v) | ((c - ones) & ~c) | ((l - ones) & ~l)) & highs)
-			break;
-	}
-#endif
-	for (; i < n && p[i] != '\r' && p[i] != '\n' && p[i] != '\0'; i++)
+	for (; i < n && ordinary(p[i]); i++)
 		dst[i] = p[i];
 	return i;
 }
