@@ -36,7 +36,9 @@ static int step(int dirfd, const char *name, int strict)
 struct resolve_how {
 	uint64_t flags, mode, resolve;
 };
-#define RESOLVE_NO_LINKS 0x04
+#ifndef RESOLVE_NO_SYMLINKS
+#define RESOLVE_NO_SYMLINKS 0x04
+#endif
 #ifndef SYS_openat2
 #define SYS_openat2 437
 #endif
@@ -50,7 +52,7 @@ static int walk(const char *dir, size_t len)
 {
 	struct str d = STR_INIT;
 	str_copyb(&d, len ? dir : ".", len ? len : 1);
-	struct resolve_how how = { .flags = DIR_FLAGS, .resolve = RESOLVE_NO_LINKS };
+	struct resolve_how how = { .flags = DIR_FLAGS, .resolve = RESOLVE_NO_SYMLINKS };
 	long r = syscall(SYS_openat2, AT_FDCWD, d.s, &how, sizeof how);
 	str_free(&d);
 	if (r >= 0 || (errno != ENOSYS && errno != EPERM && errno != E2BIG && errno != EINVAL))
