@@ -66,41 +66,46 @@ int chain_start_env(struct chain *c, char *const argv[], char *const envp[], int
 	int m[2], e[2], r[2];
 	c->pid = -1;
 	c->msg = c->env = c->reply = -1;
+	c->ends[0] = c->ends[1] = c->ends[2] = -1;
+	c->argv = NULL;
+	c->envp = envp;
 	c->broken = 0;
+	c->start_errno = 0;
 	c->timeout_ms = timeout_ms;
-	if (pipe2(m, O_CLOEXEC) < 0)
+	struct str found = STR_INIT;
+	if (!child_find(argv[0], &found)) {
+		str_free(&found);
+		errno = ENOENT;
 		return -1;
+	}
+	if (pipe2(m, O_CLOEXEC) < 0)
+		goto fail;
 	if (pipe2(e, O_CLOEXEC) < 0)
 		goto fail_m;
 	if (pipe2(r, O_CLOEXEC) < 0)
 		goto fail_e;
-	struct child_fd map[] = { { m[0], 0 }, { e[0], 1 }, { r[1], 6 } };
-	c->pid = child_spawn(argv, map, 3, envp);
-	int saved = errno;
-	close(m[0]);
-	close(e[0]);
-	close(r[1]);
-	if (c->pid < 0) {
-		close(m[1]);
-		close(e[1]);
-		close(r[0]);
-		errno = saved;
-		return -1;
-	}
-	/* non-blocking, so a child that stops reading cannot hold us past the timeout */
+	/*
+	 * Our ends non-blocking: a full pipe says when to start the program,
+	 * and a program that stops reading cannot hold us past the timeout.
+	 */
 	if (fcntl(m[1], F_SETFL, O_NONBLOCK) < 0 || fcntl(e[1], F_SETFL, O_NONBLOCK) < 0 ||
 	    fcntl(r[0], F_SETFL, O_NONBLOCK) < 0) {
-		saved = errno;
-		c->msg = m[1];
-		c->env = e[1];
-		c->reply = r[0];
-		chain_abort(c);
+		int saved = errno;
+		close(r[0]);
+		close(r[1]);
 		errno = saved;
-		return -1;
+		goto fail_e;
 	}
 	c->msg = m[1];
 	c->env = e[1];
 	c->reply = r[0];
+	c->ends[0] = m[0];
+	c->ends[1] = e[0];
+	c->ends[2] = r[1];
+	c->argv = child_argv_copy(argv);
+	free(c->argv[0]);
+	c->argv[0] = xstrdup(found.s);
+	str_free(&found);
 	return 0;
 fail_e:
 	close(e[0]);
@@ -108,14 +113,52 @@ fail_e:
 fail_m:
 	close(m[0]);
 	close(m[1]);
+fail:
+	str_free(&found);
 	return -1;
 }
 
-/* 0 written, -1 EPIPE or other error (errno), -2 timeout */
-static int write_bounded(int fd, const char *p, size_t n, int timeout_ms)
+/* run the program on the pipes; 0, or -1 with start_errno set (and broken) */
+static int launch(struct chain *c)
 {
+	if (c->pid > 0)
+		return 0;
+	if (c->start_errno || !c->argv)
+		return -1;
+	struct child_fd map[] = { { c->ends[0], 0 }, { c->ends[1], 1 }, { c->ends[2], 6 } };
+	c->pid = child_spawn(c->argv, map, 3, c->envp);
+	if (c->pid < 0) {
+		c->start_errno = errno ? errno : EINVAL;
+		c->broken = 1;
+	}
+	for (int i = 0; i < 3; i++)
+		close_fd(&c->ends[i]);
+	child_argv_free(c->argv);
+	c->argv = NULL;
+	return c->pid > 0 ? 0 : -1;
+}
+
+/*
+ * 0 written, -1 EPIPE or other error (errno), -2 timeout.  What the pipe
+ * takes goes in at once; when it is full, the program is started to read.
+ */
+static int write_bounded(struct chain *c, int fd, const char *p, size_t n)
+{
+	while (n && c->pid < 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno != EAGAIN)
+			return -1;
+		if (w < 0 && launch(c) < 0)
+			return -1;
+		if (w > 0) {
+			p += w;
+			n -= (size_t)w;
+		}
+	}
 	while (n) {
-		ssize_t w = fd_write_timeout(fd, p, n, timeout_ms);
+		ssize_t w = fd_write_timeout(fd, p, n, c->timeout_ms);
 		if (w < 0)
 			return errno == ETIMEDOUT ? -2 : -1;
 		p += w;
@@ -128,7 +171,7 @@ int chain_write(struct chain *c, const void *buf, size_t n)
 {
 	if (c->broken || c->msg < 0)
 		return 0;
-	int r = write_bounded(c->msg, buf, n, c->timeout_ms);
+	int r = write_bounded(c, c->msg, buf, n);
 	if (r == -2)
 		return -1;
 	if (r < 0) {
@@ -182,10 +225,14 @@ int chain_finish(struct chain *c, const struct envelope *env, struct str *custom
 	struct str e = STR_INIT;
 	envelope_encode(env, &e);
 	/* a child that is gone or stopped reading tells its reason by its exit code */
-	if (write_bounded(c->env, e.s, e.len, c->timeout_ms) == -2)
+	if (!c->start_errno && write_bounded(c, c->env, e.s, e.len) == -2)
 		kill(c->pid, SIGKILL);
 	str_free(&e);
 	close_fd(&c->env);
+	if (launch(c) < 0) {
+		close_fd(&c->reply);
+		return CHAIN_UNSTARTED;
+	}
 	return collect(c, custom);
 }
 
@@ -201,6 +248,7 @@ static const char *describe(int code)
 	case 71: return "refused temporarily";
 	case 81: return "internal bug";
 	case 91: return "envelope format error";
+	case CHAIN_UNSTARTED: return "unable to start";
 	}
 	if (code >= 11 && code <= 40)
 		return "refused permanently";
@@ -226,6 +274,10 @@ void chain_abort(struct chain *c)
 {
 	close_fd(&c->msg);
 	close_fd(&c->env);
+	for (int i = 0; i < 3; i++)
+		close_fd(&c->ends[i]);
+	child_argv_free(c->argv);
+	c->argv = NULL;
 	if (c->pid > 0) {
 		/*
 		 * With no envelope nothing can be committed, and queue-inject

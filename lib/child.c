@@ -34,15 +34,22 @@ static pid_t spawn(char *const argv[], const struct child_fd *map, size_t nmap, 
 	}
 	size_t made = 0;
 	for (; made < nmap; made++) {
-		/* a copy above every target, so one dup2 cannot clobber another's source */
-		tmp[made] = fcntl(map[made].from, F_DUPFD_CLOEXEC, 64);
-		if (tmp[made] < 0) {
+		/*
+		 * A source that an earlier dup2 would overwrite, or that is its own
+		 * target (a dup2 onto itself keeps close-on-exec in older libcs),
+		 * is first copied above every target.
+		 */
+		int clobbered = map[made].from == map[made].to;
+		for (size_t k = 0; k < made; k++)
+			clobbered |= map[k].to == map[made].from;
+		tmp[made] = clobbered ? fcntl(map[made].from, F_DUPFD_CLOEXEC, 64) : -1;
+		if (clobbered && tmp[made] < 0) {
 			e = errno;
 			goto out;
 		}
 	}
 	for (size_t i = 0; i < nmap; i++)
-		if ((e = posix_spawn_file_actions_adddup2(&fa, tmp[i], map[i].to)) != 0)
+		if ((e = posix_spawn_file_actions_adddup2(&fa, tmp[i] >= 0 ? tmp[i] : map[i].from, map[i].to)) != 0)
 			goto out;
 	if ((e = posix_spawnattr_init(&attr)) != 0)
 		goto out;
@@ -57,7 +64,8 @@ static pid_t spawn(char *const argv[], const struct child_fd *map, size_t nmap, 
 		pid = -1;
 out:
 	for (size_t i = 0; i < made; i++)
-		close(tmp[i]);
+		if (tmp[i] >= 0)
+			close(tmp[i]);
 	posix_spawn_file_actions_destroy(&fa);
 	errno = e;
 	return pid;
@@ -127,6 +135,26 @@ int child_exit_code(int status)
 	return 255;
 }
 
+int child_find(const char *prog, struct str *found)
+{
+	str_copys(found, prog);
+	if (strchr(prog, '/'))
+		return access(prog, X_OK) == 0;
+	const char *path = getenv("PATH");
+	for (const char *d = path ? path : "/usr/bin:/bin";;) {
+		const char *colon = strchr(d, ':');
+		size_t n = colon ? (size_t)(colon - d) : strlen(d);
+		str_copyb(found, n ? d : ".", n ? n : 1);
+		str_catc(found, '/');
+		str_cats(found, prog);
+		if (access(found->s, X_OK) == 0)
+			return 1;
+		if (!colon)
+			return 0;
+		d = colon + 1;
+	}
+}
+
 char **child_argv_split(const char *line)
 {
 	char **argv = xmalloc(sizeof *argv);
@@ -145,6 +173,17 @@ char **child_argv_split(const char *line)
 	}
 	argv[n] = NULL;
 	return argv;
+}
+
+char **child_argv_copy(char *const argv[])
+{
+	size_t n = 0;
+	while (argv[n])
+		n++;
+	char **copy = xcalloc(n + 1, sizeof *copy);
+	for (size_t i = 0; i < n; i++)
+		copy[i] = xstrdup(argv[i]);
+	return copy;
 }
 
 void child_argv_free(char **argv)

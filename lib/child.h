@@ -3,7 +3,8 @@
  *
  * child_spawn runs argv (PATH searched) with some of our descriptors moved
  * to fixed numbers in the child: {pipe_read, 0}, {pipe_write, 1}, ...
- * Overlapping maps are safe: sources are first copied out of the way.
+ * Overlapping maps are safe: a source that an earlier move would overwrite
+ * is first copied out of the way.
  * posix_spawn (vfork-style in glibc) keeps the cost of a spawn low on the
  * per-message and per-delivery paths.
  */
@@ -11,6 +12,8 @@
 #define SLUICE_CHILD_H
 #include <stddef.h>
 #include <sys/types.h>
+
+#include "str.h"
 
 struct child_fd {
 	int from;
@@ -38,8 +41,15 @@ int child_wait_timeout(pid_t pid, int timeout_ms, int *status);
  * killed child (so callers treat it as an unexpected, temporary failure).
  */
 int child_exit_code(int status);
+/*
+ * Where posix_spawnp would find prog: 1 with the path in found (prog itself
+ * when it names a directory), 0 when it is not there or not executable.
+ */
+int child_find(const char *prog, struct str *found);
 /* split a command line on white space into a NULL-terminated argv (no quoting) */
 char **child_argv_split(const char *line);
+/* a copy of a NULL-terminated argv (free with child_argv_free) */
+char **child_argv_copy(char *const argv[]);
 void child_argv_free(char **argv);
 
 #endif

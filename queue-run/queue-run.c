@@ -79,30 +79,6 @@ static void cfg_free(struct cfg *c)
 }
 
 /*
- * Where posix_spawnp would find prog: 1 with the path in found (prog itself
- * when it names a directory), 0 when it is not there or not executable.
- */
-static int find_program(const char *prog, struct str *found)
-{
-	str_copys(found, prog);
-	if (strchr(prog, '/'))
-		return access(prog, X_OK) == 0;
-	const char *path = getenv("PATH");
-	for (const char *d = path ? path : "/usr/bin:/bin";;) {
-		const char *colon = strchr(d, ':');
-		size_t n = colon ? (size_t)(colon - d) : strlen(d);
-		str_copyb(found, n ? d : ".", n ? n : 1);
-		str_catc(found, '/');
-		str_cats(found, prog);
-		if (access(found->s, X_OK) == 0)
-			return 1;
-		if (!colon)
-			return 0;
-		d = colon + 1;
-	}
-}
-
-/*
  * A delivery command, its program looked up in PATH here, once, rather
  * than by posix_spawnp on every delivery (an execve that fails per
  * directory before it); a program not found is left for posix_spawnp to
@@ -121,7 +97,7 @@ static char **command(const char *file, const char *def)
 		argv = child_argv_split(def);
 	}
 	struct str found = STR_INIT;
-	if (find_program(argv[0], &found)) {
+	if (child_find(argv[0], &found)) {
 		free(argv[0]);
 		argv[0] = xstrdup(found.s);
 	}
@@ -519,7 +495,7 @@ static int check_config(struct sched *s, int bad)
 	const char *what[] = { "local-delivery", "remote-delivery" };
 	struct str found = STR_INIT;
 	for (int i = 0; i < 2; i++)
-		if (!find_program(cmds[i][0], &found)) {
+		if (!child_find(cmds[i][0], &found)) {
 			warn_msg("%s: %s: not found or not executable", what[i], cmds[i][0]);
 			fail = 1;
 		}

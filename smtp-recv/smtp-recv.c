@@ -1078,7 +1078,11 @@ static void message_end(struct conn *c)
 		log_line("event=queued id=%s size=%llu rcpts=%zu", c->id, c->data.size, c->env.nrcpt);
 		reply(c, "250 2.0.0 Ok: queued as %s", c->id);
 	} else {
-		log_line("event=reject id=%s stage=queue exit=%d", c->id, code);
+		if (code == CHAIN_UNSTARTED && c->chain.start_errno)
+			log_line("event=reject id=%s stage=queue reason=\"unable to run the queue program: %s\"", c->id,
+				 strerror(c->chain.start_errno));
+		else
+			log_line("event=reject id=%s stage=queue exit=%d", c->id, code);
 		if (code == 82)
 			custom_reply(c, &custom);
 		else if (code == 31)

@@ -393,6 +393,37 @@ relay_try() {
 	[ "$(sed -n 10,13p "$OUT")" = $'250 2.1.5 Ok\r\n451 4.3.0 Unable to start the queue program, try again later\r\n250 2.0.0 Ok\r\n221 2.0.0 mx.example.test Bye\r' ]
 }
 
+@test "the queue program starts once the message is all there: a message given up midway starts none" {
+	fake_queue 0
+	printf '#!/bin/sh\necho started >>"$FAKE_DIR/starts"\nexec %s\n' "$FX/fake-queue" >"$BATS_TEST_TMPDIR/counting-queue"
+	chmod +x "$BATS_TEST_TMPDIR/counting-queue"
+	export QMAILQUEUE=$BATS_TEST_TMPDIR/counting-queue
+	# the client goes away in the middle of DATA
+	smtp "${HELLO}DATA\r\nSubject: cut short\r\n\r\nhalf a message\r\n"
+	[ "$(sed -n 11p "$OUT")" = $'354 End data with <CR><LF>.<CR><LF>\r' ]
+	[ ! -e "$FAKE_DIR/starts" ]
+	# refused at the end (a bare LF): nothing started either
+	smtp "${HELLO}DATA\r\nbare\nLF\r\n.\r\nQUIT\r\n"
+	grep -q '^550 5.6.11 ' "$OUT"
+	[ ! -e "$FAKE_DIR/starts" ]
+	# a whole one: started once, and it got everything
+	smtp "${HELLO}DATA\r\nSubject: whole\r\n\r\nall of it\r\n.\r\nQUIT\r\n"
+	grep -q '^250 2.0.0 Ok: queued as QID' "$OUT"
+	[ "$(cat "$FAKE_DIR/starts")" = started ]
+	[ "$(tail -n1 "$FAKE_DIR/message")" = "all of it" ]
+	printf 'Fa@example.org\0Tbob@example.test\0\0' | cmp - "$FAKE_DIR/envelope"
+}
+
+@test "a queue program found at DATA that fails to start after the message is 451, logged, and the session goes on" {
+	# executable, but not a program the kernel can run
+	printf 'not a program\n' >"$BATS_TEST_TMPDIR/not-a-program"
+	chmod +x "$BATS_TEST_TMPDIR/not-a-program"
+	export QMAILQUEUE=$BATS_TEST_TMPDIR/not-a-program
+	smtp "${HELLO}DATA\r\nx\r\n.\r\nRSET\r\nQUIT\r\n"
+	[ "$(sed -n 11,14p "$OUT")" = $'354 End data with <CR><LF>.<CR><LF>\r\n451 4.3.0 Temporary queue failure, try again later (#127)\r\n250 2.0.0 Ok\r\n221 2.0.0 mx.example.test Bye\r' ]
+	grep -q 'event=reject id=[0-9.]* stage=queue reason="unable to run the queue program: Exec format error"' "$LOG"
+}
+
 @test "conf chain names the queue program (argv split on white space)" {
 	fake_queue 0
 	printf '#comment\nsh %s\n' "$FX/fake-queue" >"$CONF/chain"
