@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -507,6 +508,25 @@ static void job_add(struct sched *s, const struct job *j)
 }
 
 /* start one delivery program for recipients idx[0..n) of m */
+/*
+ * A delivery program's stdout: a memory file, which it writes without
+ * waking queue-run, read once the program has exited.  (A pipe would wake
+ * queue-run for every write only to hold what came until the exit.)  It is
+ * sealed at OUT_CAP octets, past which writes fail, so a runaway program
+ * cannot use up memory.  -1 where memfd_create is refused: a pipe then.
+ */
+static int output_file(void)
+{
+	int fd = memfd_create("delivery-output", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -1;
+	if (ftruncate(fd, OUT_CAP) < 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 static void job_start(struct sched *s, struct msg *m, int remote, size_t *idx, size_t n)
 {
 	for (size_t k = 0; k < n; k++) {
@@ -538,7 +558,7 @@ static void job_start(struct sched *s, struct msg *m, int remote, size_t *idx, s
 	argv[a] = NULL;
 
 	struct str err = STR_INIT;
-	int fd = open_msg(s, m->e->id), p[2] = { -1, -1 };
+	int fd = open_msg(s, m->e->id), p[2] = { -1, -1 }, mem = -1;
 	pid_t pid = -1;
 	if (fd < 0) {
 		if (errno == ENOENT) {
@@ -546,11 +566,11 @@ static void job_start(struct sched *s, struct msg *m, int remote, size_t *idx, s
 			goto out;
 		}
 		str_catf(&err, "unable to open the queue file: %s", strerror(errno));
-	} else if (lseek(fd, m->body, SEEK_SET) < 0 || pipe2(p, O_CLOEXEC) < 0) {
+	} else if (lseek(fd, m->body, SEEK_SET) < 0 || ((mem = output_file()) < 0 && pipe2(p, O_CLOEXEC) < 0)) {
 		str_catf(&err, "unable to prepare the delivery: %s", strerror(errno));
 	} else {
 		char **envp = env_with_id(m->e->id);
-		struct child_fd map[] = { { fd, 0 }, { p[1], 1 } };
+		struct child_fd map[] = { { fd, 0 }, { mem >= 0 ? mem : p[1], 1 } };
 		pid = child_spawn_group(argv, map, 2, envp);
 		env_free(envp);
 		if (pid < 0)
@@ -564,6 +584,8 @@ static void job_start(struct sched *s, struct msg *m, int remote, size_t *idx, s
 		/* nothing ran: a temporary failure for every recipient of the job */
 		if (p[0] >= 0)
 			close(p[0]);
+		if (mem >= 0)
+			close(mem);
 		struct str lines = STR_INIT;
 		for (size_t k = 0; k < n; k++)
 			result(m, idx[k], 's', err.s, &lines);
@@ -571,12 +593,13 @@ static void job_start(struct sched *s, struct msg *m, int remote, size_t *idx, s
 		str_free(&lines);
 		goto out;
 	}
-	if (fcntl(p[0], F_SETFL, O_NONBLOCK) < 0)
+	if (p[0] >= 0 && fcntl(p[0], F_SETFL, O_NONBLOCK) < 0)
 		die_sys(EXIT_SYS, "unable to set a pipe non-blocking");
 	struct job j;
 	memset(&j, 0, sizeof j);
 	j.pid = pid;
 	j.out = p[0];
+	j.mem = mem;
 	j.start = now();
 	j.deadline = j.start + (time_t)s->c.timeout;
 	j.m = m;
@@ -664,6 +687,20 @@ void promote(struct sched *s)
 void drain(struct job *j)
 {
 	char buf[8192];
+	if (j->mem >= 0 && j->exited) {
+		/* what it wrote ends at the offset it shares with us */
+		off_t end = lseek(j->mem, 0, SEEK_CUR);
+		size_t n = end > 0 ? (end < (off_t)OUT_MAX ? (size_t)end : OUT_MAX) : 0;
+		j->buf.len = 0;
+		str_ready(&j->buf, n);
+		ssize_t r = n ? pread(j->mem, j->buf.s, n, 0) : 0;
+		if (r < 0)
+			warn_sys("unable to read delivery output");
+		j->buf.len = r > 0 ? (size_t)r : 0;
+		j->buf.s[j->buf.len] = '\0';
+		close(j->mem);
+		j->mem = -1;
+	}
 	while (j->out >= 0) {
 		ssize_t r = read(j->out, buf, sizeof buf);
 		if (r < 0 && errno == EINTR)
@@ -840,6 +877,8 @@ void round_free(struct sched *s)
 		struct job *j = &s->jobs[k];
 		if (j->out >= 0)
 			close(j->out);
+		if (j->mem >= 0)
+			close(j->mem);
 		str_free(&j->buf);
 		free(j->domain);
 		free(j->idx);

@@ -21,6 +21,7 @@
 #include "str.h"
 
 #define OUT_MAX (64u << 10) /* delivery program output kept */
+#define OUT_CAP (1u << 20)  /* what a delivery program may write to its memory file */
 
 struct cfg {
 	char **local_argv, **remote_argv;
@@ -61,7 +62,8 @@ struct msg {
 
 struct job {
 	pid_t pid;
-	int out;         /* read end of its stdout, -1 once at EOF */
+	int out;         /* read end of its stdout pipe, -1 once at EOF or when mem is used */
+	int mem;         /* its stdout as a memory file, read once it exits; else -1 */
 	int exited, status, killed;
 	struct str buf;
 	time_t start, deadline;

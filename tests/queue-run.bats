@@ -86,6 +86,18 @@ dsn() { python3 "$FIXTURES/queue-run/dsn.py" "$1"; }
 	refute grep -q "a second line" "$QUEUE"/state/*
 }
 
+@test "a delivery program that writes far more than a pipe holds is not held up: its first line counts" {
+	limit delivery-timeout 30
+	message c | inject_env sender@example.org chatty@example.test ok@example.test
+	id=$(ls "$QUEUE/new")
+	run timeout 25 queue-run -1
+	[ "$status" -eq 0 ]
+	grep -q "event=delivery id=$id rcpt=<chatty@example.test> result=delivered .*text=\"delivered to chatty@example.test with much to say\"" <<<"$output"
+	grep -q "event=delivery id=$id rcpt=<ok@example.test> result=delivered" <<<"$output"
+	refute grep -q "event=timeout" <<<"$output"
+	no_files "$QUEUE/msg" "$QUEUE/state"
+}
+
 @test "a permanent failure bounces: an RFC 3464 report to the sender, from the null sender" {
 	message p | inject_env sender@example.org perm@example.test ok@example.test
 	id=$(ls "$QUEUE/new")
