@@ -129,10 +129,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			str_cats(&want, v[0]);
 		else if (f == 1)
 			str_cats(&want, v[1]);
-		else if (f == 2)
-			str_catf(&want, "<%s>:%zu", v[2], size);
-		else
-			str_catf(&want, "%s%s", v[0], v[2]);
+		else if (f == 2) {
+			char n[32];
+			snprintf(n, sizeof n, ">:%zu", size);
+			str_catc(&want, '<');
+			str_cats(&want, v[2]);
+			str_cats(&want, n);
+		} else {
+			str_cats(&want, v[0]);
+			str_cats(&want, v[2]);
+		}
 		FUZZ_CHECK(val.len == want.len && memcmp(val.s, want.s, val.len) == 0);
 	}
 	for (int f = 4; f < 15; f++) {
