@@ -83,6 +83,16 @@ static void finish(int code, const char *why)
 	exit(code);
 }
 
+/* "\n\n" in s[0..n): line by line, as musl's memmem goes byte by byte */
+static int has_blank_line(const char *s, size_t n)
+{
+	const char *end = s + n;
+	for (const char *p = s; (p = memchr(p, '\n', (size_t)(end - p))) && p + 1 < end; p++)
+		if (p[1] == '\n')
+			return 1;
+	return 0;
+}
+
 /* does the header already carry "Delivered-To: <this recipient>" */
 static int looping(const struct job *j)
 {
@@ -101,7 +111,7 @@ static int looping(const struct job *j)
 			break;
 		size_t from = head.len ? head.len - 1 : 0; /* "\n\n" may span two pieces */
 		head.len += (size_t)n;
-		if (memmem(head.s + from, head.len - from, "\n\n", 2))
+		if (has_blank_line(head.s + from, head.len - from))
 			break;
 	}
 	const char *buf = head.s ? head.s : "";
