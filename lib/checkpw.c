@@ -17,7 +17,7 @@ int checkpw_run(char *const argv[], const char *user, const char *pass, int time
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return CHECKPW_TEMP;
-	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	int devnull = openat(AT_FDCWD, "/dev/null", O_RDWR | O_CLOEXEC);
 	if (devnull < 0) {
 		close(p[0]);
 		close(p[1]);

@@ -50,7 +50,8 @@ int conf_read_path(const char *path, struct str *out)
 {
 	out->len = 0;
 	str_c(out);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* openat, not open: musl's open follows O_CLOEXEC with an fcntl of its own */
+	int fd = openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? 1 : -1;
 	/*

@@ -80,7 +80,7 @@ int content_run(void *arg, const char *cmd, struct str *out)
 	/* a read-only descriptor of its own: the checker cannot change the message */
 	struct str self = STR_INIT;
 	str_catf(&self, "/proc/self/fd/%d", c->fd);
-	ro = open(self.s, O_RDONLY | O_CLOEXEC);
+	ro = openat(AT_FDCWD, self.s, O_RDONLY | O_CLOEXEC);
 	str_free(&self);
 	if (!argv[0] || ro < 0 || pipe2(p, O_CLOEXEC) < 0)
 		goto out;
@@ -176,7 +176,7 @@ static int write_file(const char *dir, const char *name, const struct str *pre, 
 	str_catf(&tmp, "%s/.%s.tmp", dir, name);
 	str_catf(&dst, "%s/%s", dir, name);
 	int r = -1;
-	int fd = open(tmp.s, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	int fd = openat(AT_FDCWD, tmp.s, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 	if (fd >= 0) {
 		int ok = (!pre || fd_write_all(fd, pre->s, pre->len) == 0) && (!c || content_write(fd, hdr, c) == 0) &&
 			 fdatasync(fd) == 0;

@@ -14,7 +14,7 @@
 
 int fsync_dir(const char *dir)
 {
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = openat(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
 	int r = fsync(fd);
@@ -66,7 +66,7 @@ int rename_noreplace(const char *from, const char *to)
 
 int tmpfile_in(const char *dir)
 {
-	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	int fd = openat(AT_FDCWD, dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
 		return fd;
 	/* a file system without O_TMPFILE */
@@ -87,7 +87,7 @@ int atomic_write(const char *dir, const char *name, const void *data, size_t len
 	str_catf(&tmp, "%s/.%s.tmp", dir, name);
 	str_catf(&dst, "%s/%s", dir, name);
 	int r = -1, e = 0;
-	int fd = open(tmp.s, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int fd = openat(AT_FDCWD, tmp.s, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		goto out;
 	if (fd_write_all(fd, data, len) < 0 || fsync(fd) < 0) {

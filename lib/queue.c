@@ -194,7 +194,7 @@ int queue_trigger(const char *qdir, char byte)
 {
 	struct str path = STR_INIT;
 	queue_path(&path, qdir, "trigger", NULL);
-	int fd = open(path.s, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	int fd = openat(AT_FDCWD, path.s, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
 	str_free(&path);
 	if (fd < 0)
 		return -1;

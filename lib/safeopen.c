@@ -57,7 +57,7 @@ static int walk(const char *dir, size_t len)
 	str_free(&d);
 	if (r >= 0 || (errno != ENOSYS && errno != EPERM && errno != E2BIG && errno != EINVAL))
 		return (int)r;
-	int fd = open(len && dir[0] == '/' ? "/" : ".", DIR_FLAGS);
+	int fd = openat(AT_FDCWD, len && dir[0] == '/' ? "/" : ".", DIR_FLAGS);
 	struct str comp = STR_INIT;
 	for (size_t i = 0; fd >= 0 && i < len;) {
 		size_t n = 0;
@@ -97,7 +97,7 @@ int safeopen_parent(const char *path, struct str *name)
 		str_copys(&dir, ".");
 	else
 		str_copyb(&dir, path, slash);
-	int fd = open(dir.s, DIR_FLAGS);
+	int fd = openat(AT_FDCWD, dir.s, DIR_FLAGS);
 	str_free(&dir);
 	return fd;
 }

@@ -14,7 +14,7 @@
 
 static int lookup_cdb(const char *path, const char *key, struct str *value)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? 2 : -1;
 	int r = cdb_find(fd, key, strlen(key), value);

@@ -63,7 +63,7 @@ static void show(const char *qdir, const char *dir, const char *id, const char *
 {
 	struct str p = STR_INIT, line = STR_INIT;
 	str_catf(&p, "%s/%s", dir, id);
-	int fd = open(p.s, O_RDONLY | O_CLOEXEC);
+	int fd = openat(AT_FDCWD, p.s, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		str_free(&p);
 		return; /* moved or finished while we listed */
@@ -84,7 +84,7 @@ static void show(const char *qdir, const char *dir, const char *id, const char *
 	struct qstate st;
 	qstate_init(&st, env.nrcpt);
 	queue_path(&p, qdir, "state", id);
-	int sfd = open(p.s, O_RDONLY | O_CLOEXEC);
+	int sfd = openat(AT_FDCWD, p.s, O_RDONLY | O_CLOEXEC);
 	if (sfd >= 0) {
 		if (qstate_read(sfd, &st) < 0)
 			warn_sys("unable to read %s", p.s);

@@ -248,7 +248,7 @@ int main(int argc, char **argv)
 		else
 			qid_make(j.id);
 		queue_path(&j.tmp, j.qdir.s, "tmp", j.id);
-		j.fd = open(j.tmp.s, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+		j.fd = openat(AT_FDCWD, j.tmp.s, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
 		if (j.fd >= 0)
 			break;
 		if (errno != EEXIST || tries > 100)

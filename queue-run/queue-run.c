@@ -225,7 +225,7 @@ static void lock_queue(struct sched *s)
 	struct str p = STR_INIT;
 	qpath(s, &p, "lock", NULL);
 	/* O_CLOEXEC: a delivery program outliving us must not keep the lock */
-	int fd = open(p.s, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	int fd = openat(AT_FDCWD, p.s, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
 	if (fd < 0)
 		die_sys(EXIT_SYS, "unable to open %s", p.s);
 	/*
@@ -303,7 +303,7 @@ static time_t due_from_state(struct sched *s, const char *id)
 	struct str p = STR_INIT;
 	qpath(s, &p, "state", id);
 	time_t due = 0;
-	int fd = open(p.s, O_RDONLY | O_CLOEXEC);
+	int fd = openat(AT_FDCWD, p.s, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {
 		struct qstate st;
 		qstate_init(&st, 0);
@@ -341,7 +341,7 @@ static int journal_ordered(struct sched *s)
 {
 	struct str p = STR_INIT;
 	qpath(s, &p, "msg", NULL);
-	int fd = open(p.s, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = openat(AT_FDCWD, p.s, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		die_sys(EXIT_SYS, "unable to open %s", p.s);
 	int r = fs_journal_orders(fd, fd);
@@ -478,7 +478,7 @@ static void open_trigger(struct sched *s)
 	struct str p = STR_INIT;
 	qpath(s, &p, "trigger", NULL);
 	/* O_RDWR: we are a writer too, so the FIFO never reports EOF */
-	s->trigger = open(p.s, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	s->trigger = openat(AT_FDCWD, p.s, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (s->trigger < 0)
 		die_sys(EXIT_SYS, "unable to open %s", p.s);
 	str_free(&p);

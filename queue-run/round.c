@@ -78,7 +78,7 @@ int open_msg(struct sched *s, const char *id)
 {
 	struct str p = STR_INIT;
 	qpath(s, &p, "msg", id);
-	int fd = open(p.s, O_RDONLY | O_CLOEXEC);
+	int fd = openat(AT_FDCWD, p.s, O_RDONLY | O_CLOEXEC);
 	str_free(&p);
 	return fd;
 }
@@ -142,7 +142,7 @@ static struct msg *msg_load(struct sched *s, struct entry *e)
 	struct str p = STR_INIT;
 	qpath(s, &p, "state", e->id);
 	qstate_init(&m->st, m->env.nrcpt);
-	int sfd = open(p.s, O_RDONLY | O_CLOEXEC);
+	int sfd = openat(AT_FDCWD, p.s, O_RDONLY | O_CLOEXEC);
 	if (sfd < 0 ? errno != ENOENT : qstate_read(sfd, &m->st) < 0) {
 		log_line("event=error id=%s reason=\"unable to read %s: %s\"", e->id, p.s,
 			 strerror(errno));
@@ -192,7 +192,7 @@ static void store(struct sched *s, struct msg *m, off_t at, const struct str *li
 			return;
 		struct str p = STR_INIT;
 		qpath(s, &p, "state", m->e->id);
-		m->statefd = open(p.s, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+		m->statefd = openat(AT_FDCWD, p.s, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
 		if (m->statefd < 0)
 			die_sys(EXIT_SYS, "unable to open %s", p.s);
 		str_free(&p);

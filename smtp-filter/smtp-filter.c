@@ -61,7 +61,7 @@ static int read_rules(const char *file, struct str *text, struct str *name)
 		str_copys(name, file);
 	else
 		conf_path("rules", name);
-	int fd = open(name->s, O_RDONLY | O_CLOEXEC);
+	int fd = openat(AT_FDCWD, name->s, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == ENOENT && !file)
 			return 1;
