@@ -581,18 +581,21 @@ int main(int argc, char **argv)
 	if (j.msg.start < 0)
 		finish(DELIVER_TEMP, "4.3.0 the message on fd 0 is not seekable");
 
-	struct conf_list limits;
+	struct conf_list limits = CONF_LIST_INIT, locals = CONF_LIST_INIT;
 	if (conf_list_read("limits", &limits) < 0)
 		finish(DELIVER_TEMP, "4.3.0 unable to read limits");
+	if (conf_list_read("locals", &locals) < 0)
+		finish(DELIVER_TEMP, "4.3.0 unable to read locals");
 	conf_limit(&limits, "local-lock-timeout", 30, &j.lock_timeout);
 	conf_limit(&limits, "local-command-timeout", 600, &j.command_timeout);
-	conf_list_free(&limits);
 
 	if (looping(&j)) {
 		log_line("event=deliver rcpt=<%s> result=permanent reason=loop", j.rcpt);
 		finish(DELIVER_PERM, "5.4.6 mail loop: already delivered to this address");
 	}
-	int code = local_resolve(j.rcpt, &j.res);
+	int code = local_resolve_conf(j.rcpt, &locals, &limits, &j.res);
+	conf_list_free(&limits);
+	conf_list_free(&locals);
 	if (code != LOCAL_FOUND) {
 		log_line("event=deliver rcpt=<%s> result=%s reason=\"%s\"", j.rcpt,
 			 code == LOCAL_TEMP ? "temporary" : "permanent", j.res.why.s);

@@ -21,7 +21,7 @@
 
 struct ctx {
 	struct local_result *r;
-	struct conf_list locals;
+	const struct conf_list *locals;
 	unsigned long long depth_max, dest_max, min_uid, max_uid, system;
 	unsigned long long resolved, resolve_max; /* addresses looked at: the work done */
 	char **path; /* addresses being expanded, outermost first */
@@ -158,7 +158,7 @@ static int expand(struct ctx *c, const char *name, const char *domain, const cha
 				r = LOCAL_FOUND; /* back where we came from, no mailbox: nothing more */
 			} else if (r == LOCAL_UNKNOWN) {
 				const char *at = strrchr(a.s, '@');
-				if (conf_domain_match(&c->locals, at + 1))
+				if (conf_domain_match(c->locals, at + 1))
 					r = fail(c, LOCAL_PERM, "5.1.1 alias %s: no such user %s", name, a.s);
 				else
 					r = add_dest(c, LOCAL_FORWARD, a.s, 0, 0, 0, "", "");
@@ -281,7 +281,7 @@ static int resolve(struct ctx *c, const char *addr, int aliases_ok)
 		return fail(c, LOCAL_UNKNOWN, "5.1.3 bad recipient address %s", addr);
 	char *local = xstrndup(addr, (size_t)(at - addr));
 	const char *domain = at + 1;
-	int is_local = conf_domain_match(&c->locals, domain);
+	int is_local = conf_domain_match(c->locals, domain);
 	char *plus = strchr(local, '+');
 	char *base = plus && plus != local ? xstrndup(local, (size_t)(plus - local)) : NULL;
 
@@ -314,29 +314,23 @@ static int resolve(struct ctx *c, const char *addr, int aliases_ok)
 	return r;
 }
 
-int local_resolve(const char *addr, struct local_result *r)
+int local_resolve_conf(const char *addr, const struct conf_list *locals, const struct conf_list *limits,
+		       struct local_result *r)
 {
 	struct ctx c;
 	memset(&c, 0, sizeof c);
 	c.r = r;
+	c.locals = locals;
 	r->dest = NULL;
 	r->n = 0;
 	r->ext = xstrdup("");
 	str_copys(&r->why, "");
-	struct conf_list limits;
-	if (conf_list_read("locals", &c.locals) < 0)
-		return fail(&c, LOCAL_TEMP, "4.3.0 unable to read locals: %s", strerror(errno));
-	if (conf_list_read("limits", &limits) < 0) {
-		conf_list_free(&c.locals);
-		return fail(&c, LOCAL_TEMP, "4.3.0 unable to read limits: %s", strerror(errno));
-	}
-	conf_limit(&limits, "local-alias-depth", 10, &c.depth_max);
-	conf_limit(&limits, "local-destinations", 1000, &c.dest_max);
-	conf_limit(&limits, "local-alias-lookups", 10000, &c.resolve_max);
-	conf_limit(&limits, "local-min-uid", 1000, &c.min_uid);
-	conf_limit(&limits, "local-max-uid", 59999, &c.max_uid);
-	conf_limit(&limits, "local-system-accounts", 1, &c.system);
-	conf_list_free(&limits);
+	conf_limit(limits, "local-alias-depth", 10, &c.depth_max);
+	conf_limit(limits, "local-destinations", 1000, &c.dest_max);
+	conf_limit(limits, "local-alias-lookups", 10000, &c.resolve_max);
+	conf_limit(limits, "local-min-uid", 1000, &c.min_uid);
+	conf_limit(limits, "local-max-uid", 59999, &c.max_uid);
+	conf_limit(limits, "local-system-accounts", 1, &c.system);
 
 	struct str a = STR_INIT;
 	str_cats(&a, addr);
@@ -346,7 +340,29 @@ int local_resolve(const char *addr, struct local_result *r)
 		ret = fail(&c, LOCAL_UNKNOWN, "5.4.6 %s expands to nothing (alias loop?)", a.s);
 	str_free(&a);
 	free(c.path);
-	conf_list_free(&c.locals);
+	return ret;
+}
+
+int local_resolve(const char *addr, struct local_result *r)
+{
+	struct conf_list locals = CONF_LIST_INIT, limits = CONF_LIST_INIT;
+	const char *unread = conf_list_read("locals", &locals) < 0   ? "locals"
+			     : conf_list_read("limits", &limits) < 0 ? "limits"
+								     : NULL;
+	int ret;
+	if (unread) {
+		int e = errno;
+		r->dest = NULL;
+		r->n = 0;
+		r->ext = xstrdup("");
+		str_copys(&r->why, "");
+		str_catf(&r->why, "4.3.0 unable to read %s: %s", unread, strerror(e));
+		ret = LOCAL_TEMP;
+	} else {
+		ret = local_resolve_conf(addr, &locals, &limits, r);
+	}
+	conf_list_free(&locals);
+	conf_list_free(&limits);
 	return ret;
 }
 
@@ -369,6 +385,17 @@ int local_rcpt_check(const char *addr, struct str *why)
 {
 	struct local_result r = LOCAL_RESULT_INIT;
 	int code = local_resolve(addr, &r);
+	if (why)
+		str_copyb(why, r.why.s ? r.why.s : "", r.why.len);
+	local_result_free(&r);
+	return code;
+}
+
+int local_rcpt_check_conf(const char *addr, const struct conf_list *locals, const struct conf_list *limits,
+			  struct str *why)
+{
+	struct local_result r = LOCAL_RESULT_INIT;
+	int code = local_resolve_conf(addr, locals, limits, &r);
 	if (why)
 		str_copyb(why, r.why.s ? r.why.s : "", r.why.len);
 	local_result_free(&r);

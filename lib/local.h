@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "conf.h"
 #include "str.h"
 
 enum local_kind { LOCAL_MAILDIR = 1, LOCAL_MBOX, LOCAL_PROGRAM, LOCAL_FORWARD };
@@ -58,9 +59,14 @@ enum {
 
 /* resolve addr ("local@domain"); returns one of the codes above */
 int local_resolve(const char *addr, struct local_result *r);
+/* the same with the conf files locals and limits already read by the caller */
+int local_resolve_conf(const char *addr, const struct conf_list *locals, const struct conf_list *limits,
+		       struct local_result *r);
 void local_result_free(struct local_result *r);
 /* for RCPT: the same resolution, the destinations thrown away; why as above */
 int local_rcpt_check(const char *addr, struct str *why);
+int local_rcpt_check_conf(const char *addr, const struct conf_list *locals, const struct conf_list *limits,
+			  struct str *why);
 /* 1 exists, 0 unknown (or a broken alias: reject with 5.x), -1 temporary error */
 int local_rcpt_exists(const char *addr);
 

@@ -98,7 +98,7 @@ struct conn {
 	struct str auth_user;           /* empty until AUTH succeeded */
 	const char *auth_mech;
 	unsigned long auth_failures;
-	struct conf_list locals, rcpthosts;
+	struct conf_list locals, rcpthosts, limits; /* kept for the recipient lookups */
 	char remote_ip[INET6_ADDRSTRLEN], remote_port[8];
 	char local_ip[INET6_ADDRSTRLEN], local_port[8];
 	struct str remote_host; /* TCPREMOTEHOST, when a valid name */
@@ -280,27 +280,26 @@ static void read_tls_auth_config(struct conn *c)
 
 static void read_config(struct conn *c)
 {
-	struct conf_list l = CONF_LIST_INIT;
-	if (conf_list_read("limits", &l) < 0 || conf_list_read("locals", &c->locals) < 0 ||
+	struct conf_list *l = &c->limits;
+	if (conf_list_read("limits", l) < 0 || conf_list_read("locals", &c->locals) < 0 ||
 	    conf_list_read("rcpthosts", &c->rcpthosts) < 0) {
 		warn_sys("unable to read configuration in %s", conf_dir());
 		static const char msg[] = "421 4.3.0 Configuration unreadable, try again later\r\n";
 		(void)fd_write_all(1, msg, sizeof msg - 1);
 		_exit(EXIT_SYS);
 	}
-	c->lim.size = limit(&l, "message-size", 26214400);
-	c->lim.rcpts = limit(&l, "recipients", 100);
-	c->lim.cmdline = limit(&l, "command-line", 512);
-	c->lim.textline = limit(&l, "text-line", 1000);
-	c->lim.errors = limit(&l, "errors", 10);
-	c->lim.received = limit(&l, "received-headers", 100);
-	c->lim.timeout = limit(&l, "timeout", 300);
-	c->lim.queue_timeout = limit(&l, "queue-timeout", 600);
-	c->lim.auth_failures = limit(&l, "auth-failures", 3);
-	c->lim.auth_delay = limit(&l, "auth-delay", 1000);
-	c->lim.auth_timeout = limit(&l, "auth-timeout", 30);
-	c->lim.policy_timeout = limit(&l, "policy-timeout", 100);
-	conf_list_free(&l);
+	c->lim.size = limit(l, "message-size", 26214400);
+	c->lim.rcpts = limit(l, "recipients", 100);
+	c->lim.cmdline = limit(l, "command-line", 512);
+	c->lim.textline = limit(l, "text-line", 1000);
+	c->lim.errors = limit(l, "errors", 10);
+	c->lim.received = limit(l, "received-headers", 100);
+	c->lim.timeout = limit(l, "timeout", 300);
+	c->lim.queue_timeout = limit(l, "queue-timeout", 600);
+	c->lim.auth_failures = limit(l, "auth-failures", 3);
+	c->lim.auth_delay = limit(l, "auth-delay", 1000);
+	c->lim.auth_timeout = limit(l, "auth-timeout", 30);
+	c->lim.policy_timeout = limit(l, "policy-timeout", 100);
 	/*
 	 * 0 is taken as the default, never as "no limit"; the RFC minimums
 	 * hold; a timeout must fit poll(2)'s milliseconds.
@@ -749,7 +748,7 @@ static const char *rcpt_check(struct conn *c, const struct addr *a, const char *
 		return NULL; /* postmaster@ a local domain: always (RFC 5321 §4.5.1) */
 	struct str addr = STR_INIT, text = STR_INIT;
 	addr_format(a, &addr);
-	int found = local_rcpt_check(addr.s, &text);
+	int found = local_rcpt_check_conf(addr.s, &c->locals, &c->limits, &text);
 	str_free(&addr);
 	const char *refused = NULL;
 	str_copys(&c->rcpt_reply, "");
