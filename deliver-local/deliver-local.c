@@ -78,8 +78,13 @@ struct job {
 __attribute__((noreturn))
 static void finish(int code, const char *why)
 {
-	printf("%s\n", why);
+	/* one write, not stdio's: its first use on stdout costs a tty check */
 	fflush(stdout);
+	struct str line = STR_INIT;
+	str_cats(&line, why);
+	str_catc(&line, '\n');
+	(void)fd_write_all(1, line.s, line.len);
+	str_free(&line);
 	exit(code);
 }
 
