@@ -30,8 +30,8 @@
  * This file keeps the process-wide state an allocator needs by nature (the
  * free lists, the current region): the one exception to "no mutable state
  * outside main's file", as in any C library.  Compiled with
- * HEAP_REPLACES_MALLOC it defines malloc, calloc, realloc and free (the
- * musl archive); without, only heap_alloc and friends (heap.h), which the
+ * HEAP_REPLACES_MALLOC it defines malloc, calloc, realloc and free, and
+ * musl's internal names for them (the musl archive); without, only heap_alloc and friends (heap.h), which the
  * fuzz harness (fuzz/heap.c) drives under the sanitizers.
  */
 #include <errno.h>
@@ -252,5 +252,37 @@ void *calloc(size_t k, size_t n)
 size_t malloc_usable_size(void *p)
 {
 	return p ? heap_usable(p) : 0;
+}
+
+/*
+ * musl's own allocations (posix_spawn's file actions, the time zone) call
+ * these internal names, not malloc: without them every spawn would bring
+ * in musl's allocator beside this one, which mapped, faulted in and
+ * unmapped pages of its own each time.  Should a musl stop using these
+ * names, they are merely unused.
+ */
+void *__libc_malloc(size_t n);
+void __libc_free(void *p);
+void *__libc_realloc(void *p, size_t n);
+void *__libc_calloc(size_t k, size_t n);
+
+void *__libc_malloc(size_t n)
+{
+	return heap_alloc(n);
+}
+
+void __libc_free(void *p)
+{
+	heap_free(p);
+}
+
+void *__libc_realloc(void *p, size_t n)
+{
+	return heap_realloc(p, n);
+}
+
+void *__libc_calloc(size_t k, size_t n)
+{
+	return heap_calloc(k, n);
 }
 #endif
