@@ -55,8 +55,8 @@ int policy_client_init(struct policy_client *pc, int timeout_ms, struct str *why
 	pc->rfd = pc->wfd = -1;
 	pc->timeout_ms = timeout_ms;
 	int r = conf_line("policy", &line), ret = 1;
-	if (r < 0 || conf_list_read("policy-stages", &stages) < 0) {
-		str_copys(why, "unable to read conf policy or policy-stages");
+	if (r < 0) {
+		str_copys(why, "unable to read conf policy");
 		ret = -1;
 		goto out;
 	}
@@ -75,10 +75,15 @@ int policy_client_init(struct policy_client *pc, int timeout_ms, struct str *why
 		pc->argv = child_argv_split(line.s);
 	} else {
 		conf_path("rules", &line);
-		if (access(line.s, F_OK) == 0)
-			pc->argv = child_argv_split("smtp-filter -p");
-		else
-			ret = 0;
+		if (access(line.s, F_OK) != 0) {
+			ret = 0; /* no policy server: its stages do not matter */
+			goto out;
+		}
+		pc->argv = child_argv_split("smtp-filter -p");
+	}
+	if (conf_list_read("policy-stages", &stages) < 0) {
+		str_copys(why, "unable to read conf policy-stages");
+		ret = -1;
 	}
 	pc->stages = stages.n ? 0 : ~0u;
 	for (size_t i = 0; i < stages.n; i++) {

@@ -253,28 +253,32 @@ static void setting(const char *name, struct str *out)
 static void read_tls_auth_config(struct conn *c)
 {
 	struct str v = STR_INIT;
+	/* the settings that only matter with the one before them are read only then */
 	setting("tls-cert", &v);
-	if (v.len)
+	if (v.len) {
 		conf_resolve(v.s, &c->tls_cert);
-	setting("tls-key", &v);
-	if (v.len)
-		conf_resolve(v.s, &c->tls_key);
+		setting("tls-key", &v);
+		if (v.len)
+			conf_resolve(v.s, &c->tls_key);
+	}
 	if (!c->tls_cert.len || !c->tls_key.len)
 		c->tls_cert.len = c->tls_key.len = 0; /* both or no TLS */
 	if (c->mode.submission && !c->tls_cert.len && !c->mode.insecure_auth)
 		log_line("event=config problem=\"submission without tls-cert and tls-key: AUTH is never offered\"");
-	setting("tls-protocols", &c->tls_protocols);
-	setting("tls-ciphers", &c->tls_ciphers);
+	if (c->tls_cert.len) {
+		setting("tls-protocols", &c->tls_protocols);
+		setting("tls-ciphers", &c->tls_ciphers);
+	}
 	setting("checkpassword", &v);
 	if (v.len) {
 		c->checkpw = child_argv_split(v.s);
 		if (!c->checkpw[0] || !c->checkpw[1])
 			log_line("event=config problem=\"checkpassword needs a checker and the program it runs, e.g. auth-check true\"");
+		setting("auth-sender", &v);
+		if (v.len && strcmp(v.s, "own") != 0 && strcmp(v.s, "any") != 0)
+			log_line("event=config problem=\"auth-sender is neither own nor any: taken as own\"");
+		c->own_sender = v.len && strcmp(v.s, "any") != 0;
 	}
-	setting("auth-sender", &v);
-	if (v.len && strcmp(v.s, "own") != 0 && strcmp(v.s, "any") != 0)
-		log_line("event=config problem=\"auth-sender is neither own nor any: taken as own\"");
-	c->own_sender = v.len && strcmp(v.s, "any") != 0;
 	str_free(&v);
 }
 
