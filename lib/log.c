@@ -21,14 +21,19 @@ static int special(unsigned char c)
 /* s as it goes between double quotes: \" \\ and \xHH for control bytes */
 static void escape(struct str *out, const char *s, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
+	for (size_t i = 0; i < n;) {
+		size_t run = i;
+		while (run < n && s[run] != '"' && s[run] != '\\' && (unsigned char)s[run] >= 0x20 && s[run] != 0x7f)
+			run++;
+		str_catb(out, s + i, run - i);
+		if (run == n)
+			break;
+		unsigned char c = (unsigned char)s[run];
 		if (c == '"' || c == '\\')
 			str_catf(out, "\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
-			str_catf(out, "\\x%02x", c);
 		else
-			str_catc(out, (char)c);
+			str_catf(out, "\\x%02x", c);
+		i = run + 1;
 	}
 }
 
@@ -55,19 +60,28 @@ void log_vformat(struct str *line, const char *fmt, va_list ap)
 	va_copy(aq, ap);
 	for (const char *p = fmt; *p;) {
 		if (*p == '%' && p[1] != '%') {
+			/* between the format's quotes an argument is escaped; elsewhere it goes in as it is */
 			int string = 0;
-			str_copys(&arg, "");
-			if (str_catconv(&arg, &p, &aq, &string) < 0) {
+			size_t at = line->len;
+			arg.len = 0;
+			if (str_catconv(quoted ? &arg : line, &p, &aq, &string) < 0) {
+				str_truncate(line, at);
 				str_cats(line, "(bad log format)");
 				break;
 			}
-			if (quoted) {
+			if (quoted)
 				escape(line, arg.s, arg.len);
-				continue;
-			}
-			for (size_t i = 0; string && i < arg.len; i++)
-				needs |= special((unsigned char)arg.s[i]);
-			str_catb(line, arg.s, arg.len);
+			for (size_t i = at; string && !quoted && i < line->len; i++)
+				needs |= special((unsigned char)line->s[i]);
+			continue;
+		}
+		/* the format's own text up to the next byte that matters, at once */
+		const char *run = p;
+		while (*run && *run != '%' && *run != ' ' && *run != '=' && *run != '"')
+			run++;
+		if (run > p) {
+			str_catb(line, p, (size_t)(run - p));
+			p = run;
 			continue;
 		}
 		char c = *p;
@@ -92,6 +106,7 @@ void log_vformat(struct str *line, const char *fmt, va_list ap)
 void log_line(const char *fmt, ...)
 {
 	struct str line = STR_INIT;
+	str_ready(&line, 255); /* most lines fit: no growing on the way */
 	str_cats(&line, "prog=");
 	str_cats(&line, program_invocation_short_name);
 	str_cats(&line, " pid=");
