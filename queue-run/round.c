@@ -507,7 +507,6 @@ static void job_add(struct sched *s, const struct job *j)
 		s->nlocal++;
 }
 
-/* start one delivery program for recipients idx[0..n) of m */
 /*
  * A delivery program's stdout: a memory file, which it writes without
  * waking queue-run, read once the program has exited.  (A pipe would wake
@@ -527,6 +526,7 @@ static int output_file(void)
 	return fd;
 }
 
+/* start one delivery program for recipients idx[0..n) of m */
 static void job_start(struct sched *s, struct msg *m, int remote, size_t *idx, size_t n)
 {
 	for (size_t k = 0; k < n; k++) {
