@@ -74,8 +74,9 @@ int chain_start_env(struct chain *c, char *const argv[], char *const envp[], int
 	c->timeout_ms = timeout_ms;
 	struct str found = STR_INIT;
 	if (!child_find(argv[0], &found)) {
+		int saved = errno;
 		str_free(&found);
-		errno = ENOENT;
+		errno = saved;
 		return -1;
 	}
 	if (pipe2(m, O_CLOEXEC) < 0)

@@ -58,7 +58,8 @@ char **chain_argv(void);
 char **chain_argv_queue(void);
 /*
  * Ready argv (copied; argv[0] looked up in PATH) for a message; 0, or -1
- * with errno (ENOENT: no such program; nothing to finish or abort).
+ * with errno (ENOENT or EACCES: no such program, or not executable;
+ * nothing to finish or abort).
  */
 int chain_start(struct chain *c, char *const argv[], int timeout_ms);
 /*

@@ -141,6 +141,7 @@ int child_find(const char *prog, struct str *found)
 	if (strchr(prog, '/'))
 		return access(prog, X_OK) == 0;
 	const char *path = getenv("PATH");
+	int denied = 0;
 	for (const char *d = path ? path : "/usr/bin:/bin";;) {
 		const char *colon = strchr(d, ':');
 		size_t n = colon ? (size_t)(colon - d) : strlen(d);
@@ -149,8 +150,11 @@ int child_find(const char *prog, struct str *found)
 		str_cats(found, prog);
 		if (access(found->s, X_OK) == 0)
 			return 1;
-		if (!colon)
+		denied |= errno == EACCES;
+		if (!colon) {
+			errno = denied ? EACCES : ENOENT; /* as execvp reports it */
 			return 0;
+		}
 		d = colon + 1;
 	}
 }

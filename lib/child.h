@@ -43,7 +43,8 @@ int child_wait_timeout(pid_t pid, int timeout_ms, int *status);
 int child_exit_code(int status);
 /*
  * Where posix_spawnp would find prog: 1 with the path in found (prog itself
- * when it names a directory), 0 when it is not there or not executable.
+ * when it names a directory), 0 with errno set when it is not there
+ * (ENOENT) or not executable (EACCES).
  */
 int child_find(const char *prog, struct str *found);
 /* split a command line on white space into a NULL-terminated argv (no quoting) */

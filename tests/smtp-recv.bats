@@ -391,6 +391,14 @@ relay_try() {
 	export QMAILQUEUE=$BATS_TEST_TMPDIR/does-not-exist
 	smtp "${HELLO}DATA\r\nRSET\r\nQUIT\r\n"
 	[ "$(sed -n 10,13p "$OUT")" = $'250 2.1.5 Ok\r\n451 4.3.0 Unable to start the queue program, try again later\r\n250 2.0.0 Ok\r\n221 2.0.0 mx.example.test Bye\r' ]
+	grep -q 'reason="unable to run .*/does-not-exist: No such file or directory"' "$LOG"
+	# there, but not executable: said so
+	printf '#!/bin/sh\n' >"$BATS_TEST_TMPDIR/not-executable"
+	chmod 644 "$BATS_TEST_TMPDIR/not-executable"
+	export QMAILQUEUE=$BATS_TEST_TMPDIR/not-executable
+	smtp "${HELLO}DATA\r\nQUIT\r\n"
+	[ "$(sed -n 11p "$OUT")" = $'451 4.3.0 Unable to start the queue program, try again later\r' ]
+	grep -q 'reason="unable to run .*/not-executable: Permission denied"' "$LOG"
 }
 
 @test "the queue program starts once the message is all there: a message given up midway starts none" {
