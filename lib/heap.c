@@ -31,8 +31,9 @@
  * free lists, the current region): the one exception to "no mutable state
  * outside main's file", as in any C library.  Compiled with
  * HEAP_REPLACES_MALLOC it defines malloc, calloc, realloc and free, and
- * musl's internal names for them (the musl archive); without, only heap_alloc and friends (heap.h), which the
- * fuzz harness (fuzz/heap.c) drives under the sanitizers.
+ * musl's internal names for them (the musl archive); without, only
+ * heap_alloc and friends (heap.h), which the fuzz harness (fuzz/heap.c)
+ * drives under the sanitizers.
  */
 #include <errno.h>
 #include <stdint.h>
