@@ -314,6 +314,15 @@ static int resolve(struct ctx *c, const char *addr, int aliases_ok)
 	return r;
 }
 
+/* r empty, before a resolution */
+static void result_start(struct local_result *r)
+{
+	r->dest = NULL;
+	r->n = 0;
+	r->ext = xstrdup("");
+	str_copys(&r->why, "");
+}
+
 int local_resolve_conf(const char *addr, const struct conf_list *locals, const struct conf_list *limits,
 		       struct local_result *r)
 {
@@ -321,10 +330,7 @@ int local_resolve_conf(const char *addr, const struct conf_list *locals, const s
 	memset(&c, 0, sizeof c);
 	c.r = r;
 	c.locals = locals;
-	r->dest = NULL;
-	r->n = 0;
-	r->ext = xstrdup("");
-	str_copys(&r->why, "");
+	result_start(r);
 	conf_limit(limits, "local-alias-depth", 10, &c.depth_max);
 	conf_limit(limits, "local-destinations", 1000, &c.dest_max);
 	conf_limit(limits, "local-alias-lookups", 10000, &c.resolve_max);
@@ -352,10 +358,7 @@ int local_resolve(const char *addr, struct local_result *r)
 	int ret;
 	if (unread) {
 		int e = errno;
-		r->dest = NULL;
-		r->n = 0;
-		r->ext = xstrdup("");
-		str_copys(&r->why, "");
+		result_start(r);
 		str_catf(&r->why, "4.3.0 unable to read %s: %s", unread, strerror(e));
 		ret = LOCAL_TEMP;
 	} else {
@@ -381,14 +384,20 @@ void local_result_free(struct local_result *r)
 	r->n = 0;
 }
 
+/* a resolution's code, its why copied out, r freed: what RCPT needs */
+static int rcpt_code(int code, struct local_result *r, struct str *why)
+{
+	if (why)
+		str_copyb(why, r->why.s ? r->why.s : "", r->why.len);
+	local_result_free(r);
+	return code;
+}
+
 int local_rcpt_check(const char *addr, struct str *why)
 {
 	struct local_result r = LOCAL_RESULT_INIT;
 	int code = local_resolve(addr, &r);
-	if (why)
-		str_copyb(why, r.why.s ? r.why.s : "", r.why.len);
-	local_result_free(&r);
-	return code;
+	return rcpt_code(code, &r, why);
 }
 
 int local_rcpt_check_conf(const char *addr, const struct conf_list *locals, const struct conf_list *limits,
@@ -396,10 +405,7 @@ int local_rcpt_check_conf(const char *addr, const struct conf_list *locals, cons
 {
 	struct local_result r = LOCAL_RESULT_INIT;
 	int code = local_resolve_conf(addr, locals, limits, &r);
-	if (why)
-		str_copyb(why, r.why.s ? r.why.s : "", r.why.len);
-	local_result_free(&r);
-	return code;
+	return rcpt_code(code, &r, why);
 }
 
 int local_rcpt_exists(const char *addr)
