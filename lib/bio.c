@@ -1,15 +1,20 @@
 /* bio.c - buffered fd I/O with timeouts (see bio.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "alloc.h"
 #include "bio.h"
+
+/* how a plain fd's reads wait (raw_read) */
+enum { BIO_RCV_UNKNOWN, BIO_RCV_SOCKOPT, BIO_RCV_POLL };
 
 int fd_wait(int fd, short events, int timeout_ms)
 {
@@ -96,6 +101,8 @@ void bio_init(struct bio *b, int fd, size_t bufsize, int timeout_ms)
 {
 	b->fd = fd;
 	b->not_socket = 0;
+	b->rcv_mode = BIO_RCV_UNKNOWN;
+	b->rcv_set = -1;
 	b->timeout_ms = timeout_ms;
 	b->ops = NULL;
 	b->ctx = NULL;
@@ -117,11 +124,48 @@ void bio_free(struct bio *b)
 	b->cap = b->pos = b->len = 0;
 }
 
+/*
+ * A blocking socket can wait in read itself, bounded by SO_RCVTIMEO: one
+ * system call per read where poll and read were two, and the timeout is
+ * set again only when it changes (smtp-recv's is the same for every
+ * command).  Anything else polls first: a pipe or a file (setsockopt
+ * says ENOTSOCK), a non-blocking socket (its EAGAIN would not mean a
+ * timeout), a timeout of 0 (which SO_RCVTIMEO reads as "for ever").
+ */
+static int rcv_timed(struct bio *b)
+{
+	if (b->timeout_ms <= 0 || b->rcv_mode == BIO_RCV_POLL)
+		return 0;
+	if (b->rcv_set != b->timeout_ms) {
+		struct timeval tv = { .tv_sec = b->timeout_ms / 1000, .tv_usec = b->timeout_ms % 1000 * 1000 };
+		if (setsockopt(b->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0) {
+			b->rcv_mode = BIO_RCV_POLL;
+			return 0;
+		}
+		b->rcv_set = b->timeout_ms;
+	}
+	if (b->rcv_mode == BIO_RCV_UNKNOWN) {
+		int fl = fcntl(b->fd, F_GETFL);
+		b->rcv_mode = fl >= 0 && !(fl & O_NONBLOCK) ? BIO_RCV_SOCKOPT : BIO_RCV_POLL;
+	}
+	return b->rcv_mode == BIO_RCV_SOCKOPT;
+}
+
 static ssize_t raw_read(struct bio *b, void *buf, size_t n)
 {
 	if (b->ops)
 		return b->ops->read(b->ctx, buf, n, b->timeout_ms);
-	return fd_read_timeout(b->fd, buf, n, b->timeout_ms);
+	if (!rcv_timed(b))
+		return fd_read_timeout(b->fd, buf, n, b->timeout_ms);
+	for (;;) {
+		ssize_t r = read(b->fd, buf, n);
+		if (r >= 0)
+			return r;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			errno = ETIMEDOUT;
+		if (errno != EINTR)
+			return -1;
+	}
 }
 
 /*

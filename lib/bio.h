@@ -32,6 +32,8 @@ struct bio {
 	size_t pos; /* read: next unread byte */
 	size_t len; /* read: end of data; write: bytes pending */
 	int not_socket; /* plain fd: send() said ENOTSOCK, so poll and write */
+	int rcv_mode;   /* plain fd, reading: wait in read or in poll (bio.c, raw_read) */
+	int rcv_set;    /* the SO_RCVTIMEO set on fd, in ms; -1 none yet */
 };
 
 enum { BIO_OK = 0, BIO_EOF = 1, BIO_LONG = 2, BIO_ERR = -1 };

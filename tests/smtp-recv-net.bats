@@ -147,6 +147,33 @@ PY
 	wait_for 10 one_queued
 }
 
+@test "tcpserver, limit timeout: a silent client, and one whose command stops coming, get 421 4.4.2 in time" {
+	echo 'timeout 2' >"$CONF/limits"
+	start_tcpserver
+	# the socket's reads wait in read(2) bounded by SO_RCVTIMEO (lib/bio.c);
+	# a command's octets must all come within the timeout, so an octet
+	# 1.5 s in leaves 0.5 s for the rest, not another 2 s
+	python3 - "$PORT" <<'PY'
+import socket, sys, time
+for trickle in (False, True):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+    f = s.makefile("rb")
+    assert f.readline().startswith(b"220 ")
+    start = time.monotonic()
+    if trickle:
+        time.sleep(1.5)
+        s.sendall(b"N")
+    line = f.readline()
+    took = time.monotonic() - start
+    assert line == b"421 4.4.2 mx.example.test Timeout, closing connection\r\n", line
+    assert f.readline() == b"", "not closed"
+    assert 1.8 < took < 3.2, (trickle, took)
+    s.close()
+PY
+	wait_for 10 grep -q 'reason=timeout.*' "$BATS_TEST_TMPDIR/bg.log"
+	[ "$(grep -c 'event=disconnect remote=127.0.0.1 reason=timeout' "$BATS_TEST_TMPDIR/bg.log")" = 2 ]
+}
+
 @test "systemd-socket-activate --accept + swaks: a message lands in the queue" {
 	start_socket_activate
 	run swaks_send --from alice@example.org --to bob@example.test --body 'hello over systemd'
