@@ -162,7 +162,7 @@ int queue_header_read_check(int fd, struct envelope *env, off_t *body, struct qu
 	return r;
 }
 
-int queue_body_check(int fd, off_t body, const struct queue_check *chk)
+int queue_body_check(int fd, off_t body, const struct queue_check *chk, int *crc_hw)
 {
 	if (!chk->present)
 		return 1;
@@ -173,6 +173,7 @@ int queue_body_check(int fd, off_t body, const struct queue_check *chk)
 		return 0;
 	char buf[65536];
 	struct crc32c crc = CRC32C_INIT;
+	crc.hw = *crc_hw;
 	unsigned long long left = chk->len;
 	off_t off = body;
 	while (left) {
@@ -187,6 +188,7 @@ int queue_body_check(int fd, off_t body, const struct queue_check *chk)
 		off += r;
 		left -= (unsigned long long)r;
 	}
+	*crc_hw = crc.hw;
 	return crc.crc == chk->crc;
 }
 

@@ -76,9 +76,12 @@ int queue_header_read_check(int fd, struct envelope *env, off_t *body, struct qu
  * Does the message from offset body to the end of fd match chk: 1 yes (or
  * the file has no check line), 0 no (cut short, longer, or its bytes
  * differ), -1 read error (errno).  Reads the whole message (pread; the
- * offset is not moved).
+ * offset is not moved).  *crc_hw is the caller's memo of whether the CPU
+ * computes the CRC itself (struct crc32c's hw, -1 not asked yet): a
+ * process that checks many messages asks once (crc32c.c: the question
+ * costs as much as the tables spend on 16 KB).
  */
-int queue_body_check(int fd, off_t body, const struct queue_check *chk);
+int queue_body_check(int fd, off_t body, const struct queue_check *chk, int *crc_hw);
 /*
  * Write one byte to the trigger FIFO without blocking.  0 written (or the
  * FIFO is full, which is a wake-up already), -1 with errno (ENXIO: no

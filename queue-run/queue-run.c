@@ -519,6 +519,7 @@ int main(int argc, char **argv)
 	struct sched s;
 	memset(&s, 0, sizeof s);
 	s.trigger = -1;
+	s.crc_hw = -1;
 	int opt, check = 0;
 	while ((opt = getopt(argc, argv, "1fn")) != -1) {
 		if (opt == '1')

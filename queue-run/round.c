@@ -118,7 +118,7 @@ static struct msg *msg_load(struct sched *s, struct entry *e)
 	struct queue_check chk;
 	int r = queue_header_read_check(fd, &m->env, &m->body, &chk);
 	if (r == 0) {
-		int c = queue_body_check(fd, m->body, &chk);
+		int c = queue_body_check(fd, m->body, &chk, &s->crc_hw);
 		r = c < 0 ? -1 : c ? 0 : 2;
 	}
 	int err = errno;

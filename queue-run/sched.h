@@ -105,6 +105,7 @@ struct sched {
 	size_t unsynced_local, unsynced_remote;
 	long long sync_by; /* clock_ms() by which records_pending must be flushed, or 0 */
 	int ordered;     /* the queue's file system journals in order (lib/fsjournal.h) */
+	int crc_hw;      /* the CPU's CRC-32C instruction: -1 not asked yet (queue_body_check) */
 };
 
 /* fsync QUEUE/sub, or die */
