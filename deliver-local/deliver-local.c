@@ -101,11 +101,14 @@ static int has_blank_line(const char *s, size_t n)
 /* does the header already carry "Delivered-To: <this recipient>" */
 static int looping(const struct job *j)
 {
-	/* in 64 KiB pieces: a header is seldom longer, and HEADER_MAX at once
-	 * would be a mapping of its own, made and unmade per delivery */
+	/* 8 KiB first, then 64 KiB pieces: most headers fit the first (a
+	 * 64 KiB read would copy, and fault in, 64 KiB of every larger
+	 * message), and HEADER_MAX at once would be a mapping of its own,
+	 * made and unmade per delivery */
 	struct str head = STR_INIT;
 	while (head.len < HEADER_MAX) {
-		size_t want = HEADER_MAX - head.len < 65536 ? HEADER_MAX - head.len : 65536;
+		size_t piece = head.len ? 65536 : 8192;
+		size_t want = HEADER_MAX - head.len < piece ? HEADER_MAX - head.len : piece;
 		str_ready(&head, want);
 		ssize_t n = dmsg_read(&j->msg, (off_t)head.len, head.s + head.len, want);
 		if (n < 0) {

@@ -97,6 +97,42 @@ int fd_pwrite_all(int fd, const void *buf, size_t n, off_t off)
 	return write_all_at(fd, buf, n, off, 1);
 }
 
+int fd_copy(int in, off_t *off, int out, unsigned long long len, unsigned long long *done)
+{
+	int kernel = 1;
+	while (len) {
+		size_t want = len > (1u << 30) ? (size_t)1 << 30 : (size_t)len;
+		ssize_t n;
+		if (kernel) {
+			n = copy_file_range(in, off, out, NULL, want, 0);
+			/* not between these two (other file systems, a pipe, an old kernel) */
+			if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EOPNOTSUPP || errno == EINVAL)) {
+				kernel = 0;
+				continue;
+			}
+		} else {
+			char buf[65536];
+			if (want > sizeof buf)
+				want = sizeof buf;
+			n = off ? pread(in, buf, want, *off) : read(in, buf, want);
+			if (n > 0 && fd_write_all(out, buf, (size_t)n) < 0)
+				return -1;
+			if (n > 0 && off)
+				*off += n;
+		}
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (n == 0)
+			return 0;
+		len -= (unsigned long long)n;
+		*done += (unsigned long long)n;
+	}
+	return 0;
+}
+
 void bio_init(struct bio *b, int fd, size_t bufsize, int timeout_ms)
 {
 	b->fd = fd;

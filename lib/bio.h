@@ -82,5 +82,13 @@ int fd_wait(int fd, short events, int timeout_ms);
 int fd_write_all(int fd, const void *buf, size_t n);
 /* as fd_write_all, at file offset off (pwrite); 0 or -1 */
 int fd_pwrite_all(int fd, const void *buf, size_t n, off_t off);
+/*
+ * Copy from in to out (at out's offset) until len octets have gone or in
+ * ends; in is read at *off (advanced) or, with off NULL, at its own
+ * offset.  In the kernel where the two files allow it (copy_file_range:
+ * nothing goes through user memory), else through a buffer.  *done grows
+ * by what was copied.  0, or -1 with errno.
+ */
+int fd_copy(int in, off_t *off, int out, unsigned long long len, unsigned long long *done);
 
 #endif

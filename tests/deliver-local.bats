@@ -92,6 +92,26 @@ expect_headers() { # expect_headers SENDER RCPT: the lines deliver-local puts on
 	[ -d "$MAIL/alice/cur" ]
 }
 
+@test "maildir: a large message is copied whole from where fd 0 stands, from the same file system and from another" {
+	# lib/maildir.c copies with copy_file_range where the two files allow
+	# it and through a buffer where not (a tmpfs queue file, a maildir here)
+	python3 -c 'import os, sys
+open(sys.argv[1], "wb").write(b"queue header line\n\n" + b"".join(b"%d %s\n" % (i, os.urandom(30).hex().encode()) for i in range(5000)))' "$BATS_TEST_TMPDIR/q"
+	[ -d /dev/shm ] && cp "$BATS_TEST_TMPDIR/q" "/dev/shm/sluice-dl-$$"
+	for src in "$BATS_TEST_TMPDIR/q" "/dev/shm/sluice-dl-$$"; do
+		[ -f "$src" ] || continue
+		rm -rf "$MAIL/alice"
+		# fd 0 at the message, past the two header lines, as queue-run leaves it
+		python3 -c 'import os, subprocess, sys
+fd = os.open(sys.argv[1], os.O_RDONLY); os.lseek(fd, 19, os.SEEK_SET)
+sys.exit(subprocess.run(sys.argv[2:], stdin=fd).returncode)' "$src" deliver-local s@example.org alice@example.test \
+			>/dev/null 2>>"$BATS_TEST_TMPDIR/log"
+		{ expect_headers s@example.org alice@example.test; tail -c +20 "$src"; } | cmp - "$MAIL/alice/new/"* ||
+			{ echo "from $src"; false; }
+	done
+	rm -f "/dev/shm/sluice-dl-$$"
+}
+
 @test "maildir: relative paths in users resolve from the conf dir; case and extensions fold" {
 	mkdir -p "$BATS_TEST_TMPDIR/mail"
 	run dl s@example.org Carol+Lists@Example.TEST <"$M"
@@ -240,6 +260,20 @@ time.sleep(30)' "$MAIL/bob.mbox" "$BATS_TEST_TMPDIR/locked"
 	# only the header counts, and other addresses are no loop
 	printf 'Delivered-To: bob@example.test\nSubject: l\n\nDelivered-To: alice@example.test\n' >"$BATS_TEST_TMPDIR/l2"
 	run dl s@example.org alice@example.test <"$BATS_TEST_TMPDIR/l2"
+	[ "$status" -eq 0 ]
+	# the header is read 8 KiB first, then in 64 KiB pieces: a field past
+	# the first piece still counts, and a blank line split between two
+	# pieces still ends the header
+	python3 -c 'import sys
+pad = b"".join(b"X-Pad-%04d: %s\n" % (i, b"p" * 40) for i in range(300))
+open(sys.argv[1], "wb").write(pad + b"Delivered-To: alice@example.test\n\nbody\n")
+head = b"X-Pad: " + b"q" * (8191 - 8) + b"\n"
+assert len(head) == 8191
+open(sys.argv[2], "wb").write(head + b"\nDelivered-To: alice@example.test\n")' "$BATS_TEST_TMPDIR/l3" "$BATS_TEST_TMPDIR/l4"
+	run dl s@example.org alice@example.test <"$BATS_TEST_TMPDIR/l3"
+	[ "$status" -eq 100 ]
+	[[ ${lines[0]} == "5.4.6 mail loop"* ]]
+	run dl s@example.org alice@example.test <"$BATS_TEST_TMPDIR/l4"
 	[ "$status" -eq 0 ]
 }
 

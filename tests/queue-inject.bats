@@ -66,6 +66,27 @@ inject() { # inject ENVELOPE-PRINTF-FORMAT < message
 	tail -c +"$((head + 1))" "$f" | cmp - "$BATS_TEST_TMPDIR/big"
 }
 
+@test "messages at the edges of its 64 KiB blocks and of the spill limit are stored byte for byte" {
+	# queue-inject holds a message in blocks of 65472 octets and spills it
+	# to a file at 1 MiB (queue-inject.c, CHUNK and SPILL_AT); the pieces
+	# come through a pipe in odd sizes, so reads end anywhere in a block
+	for n in 1 65471 65472 65473 130944 130945 1048575 1048576 1048577; do
+		python3 -c 'import os, sys
+n = int(sys.argv[1]); data = os.urandom(n)
+open(sys.argv[2], "wb").write(data)
+i, step = 0, 1
+while i < n:
+    sys.stdout.buffer.write(data[i:i + step]); sys.stdout.buffer.flush()
+    i += step; step = step * 7 % 40009 + 1' "$n" "$BATS_TEST_TMPDIR/m" |
+			inject 'Fa@b\0Tc@example.test\0\0'
+		f=$(queued_files)
+		head=$(printf 'Fa@b\nTc@example.test\n%s\n\n' "$(queue_check_line "$BATS_TEST_TMPDIR/m")" | wc -c)
+		head -c "$head" "$f" | grep -qx "$(queue_check_line "$BATS_TEST_TMPDIR/m")" || { echo "size $n: check line"; false; }
+		tail -c +"$((head + 1))" "$f" | cmp - "$BATS_TEST_TMPDIR/m" || { echo "size $n: bytes"; false; }
+		rm -f "$f"
+	done
+}
+
 @test "ids are unique and sort by arrival" {
 	for i in 1 2 3 4 5; do printf "n: $i\n" | inject 'Fa@b\0Tc@d\0\0'; done
 	run sh -c "ls '$QUEUE/new' | sort | xargs -I{} tail -n1 '$QUEUE/new/{}'"
