@@ -31,8 +31,8 @@
  * keeps the common case to one write and one sync.  In memory it is a list
  * of CHUNK-sized blocks written out with one writev, not one block grown
  * by doubling: each doubling copied what was read so far into pages that
- * had to be faulted in for it (a third of queue-inject's CPU for a 100 KB
- * message, bench/README.md "Round 6").
+ * had to be faulted in for it (55 of the 413 us queue-inject took per
+ * 100 KB message in the benchmark, bench/README.md "Round 6").
  */
 #include <errno.h>
 #include <fcntl.h>
