@@ -72,13 +72,9 @@ int chain_start_env(struct chain *c, char *const argv[], char *const envp[], int
 	c->broken = 0;
 	c->start_errno = 0;
 	c->timeout_ms = timeout_ms;
-	struct str found = STR_INIT;
-	if (!child_find(argv[0], &found)) {
-		int saved = errno;
-		str_free(&found);
-		errno = saved;
-		return -1;
-	}
+	c->argv = child_argv_copy(argv);
+	if (!child_argv_resolve(c->argv))
+		goto fail;
 	if (pipe2(m, O_CLOEXEC) < 0)
 		goto fail;
 	if (pipe2(e, O_CLOEXEC) < 0)
@@ -103,10 +99,6 @@ int chain_start_env(struct chain *c, char *const argv[], char *const envp[], int
 	c->ends[0] = m[0];
 	c->ends[1] = e[0];
 	c->ends[2] = r[1];
-	c->argv = child_argv_copy(argv);
-	free(c->argv[0]);
-	c->argv[0] = xstrdup(found.s);
-	str_free(&found);
 	return 0;
 fail_e:
 	close(e[0]);
@@ -114,9 +106,13 @@ fail_e:
 fail_m:
 	close(m[0]);
 	close(m[1]);
-fail:
-	str_free(&found);
+fail: {
+	int saved = errno;
+	child_argv_free(c->argv);
+	c->argv = NULL;
+	errno = saved;
 	return -1;
+}
 }
 
 /* run the program on the pipes; 0, or -1 with start_errno set (and broken) */

@@ -190,6 +190,20 @@ char **child_argv_copy(char *const argv[])
 	return copy;
 }
 
+int child_argv_resolve(char **argv)
+{
+	struct str found = STR_INIT;
+	int ok = child_find(argv[0], &found);
+	int e = errno;
+	if (ok) {
+		free(argv[0]);
+		argv[0] = xstrdup(found.s);
+	}
+	str_free(&found);
+	errno = e;
+	return ok;
+}
+
 void child_argv_free(char **argv)
 {
 	if (!argv)

@@ -51,6 +51,12 @@ int child_find(const char *prog, struct str *found);
 char **child_argv_split(const char *line);
 /* a copy of a NULL-terminated argv (free with child_argv_free) */
 char **child_argv_copy(char *const argv[]);
+/*
+ * argv[0] (allocated, as child_argv_split and child_argv_copy make it)
+ * replaced by where child_find finds it; 1, or 0 with errno as child_find
+ * sets it and argv unchanged.
+ */
+int child_argv_resolve(char **argv);
 void child_argv_free(char **argv);
 
 #endif

@@ -96,12 +96,8 @@ static char **command(const char *file, const char *def)
 		child_argv_free(argv);
 		argv = child_argv_split(def);
 	}
-	struct str found = STR_INIT;
-	if (child_find(argv[0], &found)) {
-		free(argv[0]);
-		argv[0] = xstrdup(found.s);
-	}
-	str_free(&found);
+	/* not there yet: left for posix_spawnp to look for at each delivery (-n warns) */
+	(void)child_argv_resolve(argv);
 	return argv;
 }
 
