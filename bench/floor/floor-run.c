@@ -12,6 +12,12 @@
  * repeats a delivery, which the contract allows.  A failed delivery stays
  * in queue/new/ for the next scan.  No retry schedule, no bounces, no
  * per-recipient state, no logging beyond failures.
+ *
+ * floor-run -b N program args: the same, but a delivery takes up to N
+ * queue files at once, named after args (queue/new/NAME), rather than one
+ * on fd 0.  Not a mode sluice's contracts allow (DESIGN.md contract 3 is
+ * one delivery program per recipient): it measures what batching
+ * deliveries would gain (bench/README.md, "Round 7").
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -31,13 +37,17 @@
 #include "floor.h"
 
 #define CONCURRENCY 10
+#define BATCH_MAX 64
+#define ARGV_MAX 8            /* the delivery program and its arguments */
 
 extern char **environ;
 
 static int chld_w;               /* SIGCHLD's self-pipe, write end */
+static int batch = 1;            /* -b: queue files per delivery */
 static struct {
-	pid_t pid;                   /* 0: free */
-	char name[NAME_MAX + 1];
+	pid_t pid;                   /* 0: free, -1: being filled */
+	int n;                       /* queue files it delivers */
+	char name[BATCH_MAX][NAME_MAX + 1];
 } slot[CONCURRENCY];
 
 static void on_chld(int sig)
@@ -65,33 +75,45 @@ static void drain(int fd)
 	}
 }
 
-static void start(int i, const char *name, char **deliver)
+/* Starts slot I's delivery: its one queue file on fd 0, or with -b its
+ * files' paths after the program's arguments. */
+static void start(int i, char **deliver)
 {
-	char path[sizeof "queue/new/" + NAME_MAX];
+	char path[BATCH_MAX][sizeof "queue/new/" + NAME_MAX];
+	char *av[ARGV_MAX + BATCH_MAX + 1];
 	posix_spawn_file_actions_t fa;
-	snprintf(path, sizeof path, "queue/new/%s", name);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		fail("open a queue file");
+	int k = 0, fd = -1;
+	while (deliver[k]) {
+		av[k] = deliver[k];
+		k++;
+	}
+	for (int j = 0; j < slot[i].n; j++) {
+		snprintf(path[j], sizeof path[j], "queue/new/%s", slot[i].name[j]);
+		if (batch > 1)
+			av[k++] = path[j];
+	}
+	av[k] = NULL;
 	if ((errno = posix_spawn_file_actions_init(&fa)) != 0)
 		fail("set up a delivery's fds");
-	errno = posix_spawn_file_actions_adddup2(&fa, fd, 0);
-	if (errno == 0)
-		errno = posix_spawn(&slot[i].pid, deliver[0], &fa, NULL, deliver, environ);
-	if (errno != 0)
+	if (batch == 1) {
+		if ((fd = open(path[0], O_RDONLY | O_CLOEXEC)) < 0)
+			fail("open a queue file");
+		if ((errno = posix_spawn_file_actions_adddup2(&fa, fd, 0)) != 0)
+			fail("set up a delivery's fds");
+	}
+	if ((errno = posix_spawn(&slot[i].pid, deliver[0], &fa, NULL, av, environ)) != 0)
 		fail("start the delivery program");
 	posix_spawn_file_actions_destroy(&fa);
-	if (close(fd) < 0)
+	if (fd >= 0 && close(fd) < 0)
 		fail("close a queue file");
-	strcpy(slot[i].name, name);
 }
 
-/* Starts deliveries for queue/new/ while slots are free; 1 if some file
- * had to wait for one. */
+/* Starts deliveries for queue/new/ while slots are free, each slot with up
+ * to BATCH files; 1 if some file had to wait for one. */
 static int scan(char **deliver)
 {
 	DIR *d = opendir("queue/new");
-	int waiting = 0;
+	int waiting = 0, fill = -1;
 	if (!d)
 		fail("open queue/new");
 	for (;;) {
@@ -104,22 +126,38 @@ static int scan(char **deliver)
 		}
 		if (de->d_name[0] == '.')
 			continue;
-		int i, idle = -1;
+		int i, j = 0, idle = -1;
 		for (i = 0; i < CONCURRENCY; i++) {
 			if (slot[i].pid == 0) {
 				if (idle < 0)
 					idle = i;
-			} else if (strcmp(slot[i].name, de->d_name) == 0)
+				continue;
+			}
+			for (j = 0; j < slot[i].n; j++)
+				if (strcmp(slot[i].name[j], de->d_name) == 0)
+					break;
+			if (j < slot[i].n)
 				break;
 		}
 		if (i < CONCURRENCY)
 			continue;           /* being delivered */
-		if (idle < 0) {
-			waiting = 1;
-			break;
+		if (fill < 0) {
+			if (idle < 0) {
+				waiting = 1;
+				break;
+			}
+			fill = idle;
+			slot[fill].pid = -1;
+			slot[fill].n = 0;
 		}
-		start(idle, de->d_name, deliver);
+		strcpy(slot[fill].name[slot[fill].n++], de->d_name);
+		if (slot[fill].n == batch) {
+			start(fill, deliver);
+			fill = -1;
+		}
 	}
+	if (fill >= 0)
+		start(fill, deliver);
 	if (closedir(d) < 0)
 		fail("close queue/new");
 	return waiting;
@@ -141,11 +179,13 @@ static int reap(void)
 		for (int i = 0; i < CONCURRENCY; i++) {
 			if (slot[i].pid != p)
 				continue;
-			snprintf(path, sizeof path, "queue/new/%s", slot[i].name);
-			if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-				fprintf(stderr, "floor-run: warning: delivery of %s failed, left queued\n", path);
-			else if (unlink(path) < 0)
-				fail("remove a delivered queue file");
+			for (int j = 0; j < slot[i].n; j++) {
+				snprintf(path, sizeof path, "queue/new/%s", slot[i].name[j]);
+				if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+					fprintf(stderr, "floor-run: warning: delivery of %s failed, left queued\n", path);
+				else if (unlink(path) < 0)
+					fail("remove a delivered queue file");
+			}
 			slot[i].pid = 0;
 			freed++;
 		}
@@ -157,8 +197,13 @@ int main(int argc, char **argv)
 	int cp[2];
 	struct sigaction sa;
 
-	if (argc < 2) {
-		fputs("usage: floor-run deliver-program [arg...]\n", stderr);
+	if (argc > 2 && strcmp(argv[1], "-b") == 0) {
+		batch = atoi(argv[2]);
+		argv += 2;
+		argc -= 2;
+	}
+	if (argc < 2 || argc - 1 > ARGV_MAX || batch < 1 || batch > BATCH_MAX) {
+		fputs("usage: floor-run [-b 1-64] deliver-program [arg...]\n", stderr);
 		return 100;
 	}
 	if (pipe2(cp, O_NONBLOCK | O_CLOEXEC) < 0)
