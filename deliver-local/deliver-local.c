@@ -33,6 +33,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -98,7 +99,7 @@ static int has_blank_line(const char *s, size_t n)
 	return 0;
 }
 
-/* does the header already carry "Delivered-To: <this recipient>" */
+/* does the header already carry "Delivered-To: <this recipient>": 1, 0, or -1 unreadable */
 static int looping(const struct job *j)
 {
 	/* 8 KiB first, then 64 KiB pieces: most headers fit the first (a
@@ -113,7 +114,7 @@ static int looping(const struct job *j)
 		ssize_t n = dmsg_read(&j->msg, (off_t)head.len, head.s + head.len, want);
 		if (n < 0) {
 			str_free(&head);
-			finish(DELIVER_TEMP, "4.3.0 unable to read the message");
+			return -1;
 		}
 		if (n == 0)
 			break;
@@ -557,6 +558,319 @@ static int show(const char *rcpt)
 	return 0;
 }
 
+/* one destination's outcome in the log */
+static void log_dest(const struct job *j, const struct local_dest *d, int r, const char *why)
+{
+	log_line("event=deliver rcpt=<%s> dest=%s:%s result=%s reason=\"%s\"", j->rcpt,
+		 d ? kind_name(d->kind) : "forward", d ? d->target : "-",
+		 r == DELIVER_OK ? "ok" : r == DELIVER_PERM ? "permanent" : "temporary", why);
+}
+
+/*
+ * Everything before the first mailbox is touched: the message, the loop
+ * check, the recipient's destinations, the mail owner.  DELIVER_OK when
+ * the job is ready, else its final result with why set.
+ */
+static int prepare(struct job *j, int fd, const char *sender, const char *rcpt,
+		   const struct conf_list *limits, const struct conf_list *locals, struct str *why)
+{
+	j->sender = sender;
+	j->rcpt = rcpt;
+	str_copys(&j->lrcpt, rcpt);
+	str_lower(&j->lrcpt);
+	conf_limit(limits, "local-lock-timeout", 30, &j->lock_timeout);
+	conf_limit(limits, "local-command-timeout", 600, &j->command_timeout);
+	if (strpbrk(sender, "\r\n") || strpbrk(rcpt, "\r\n") || !*rcpt) {
+		str_copys(why, "5.1.3 bad address syntax");
+		return DELIVER_PERM;
+	}
+	j->msg.fd = fd;
+	j->msg.start = lseek(fd, 0, SEEK_CUR);
+	if (j->msg.start < 0) {
+		str_catf(why, "4.3.0 the message on fd %d is not seekable", fd);
+		return DELIVER_TEMP;
+	}
+	int loop = looping(j);
+	if (loop < 0) {
+		str_copys(why, "4.3.0 unable to read the message");
+		return DELIVER_TEMP;
+	}
+	if (loop) {
+		log_line("event=deliver rcpt=<%s> result=permanent reason=loop", j->rcpt);
+		str_copys(why, "5.4.6 mail loop: already delivered to this address");
+		return DELIVER_PERM;
+	}
+	int code = local_resolve_conf(j->rcpt, locals, limits, &j->res);
+	if (code != LOCAL_FOUND) {
+		log_line("event=deliver rcpt=<%s> result=%s reason=\"%s\"", j->rcpt,
+			 code == LOCAL_TEMP ? "temporary" : "permanent", j->res.why.s);
+		str_copys(why, j->res.why.s);
+		return code == LOCAL_TEMP ? DELIVER_TEMP : DELIVER_PERM;
+	}
+	find_owner(j);
+	str_catf(&j->prefix, "Return-Path: <%s>\nDelivered-To: %s\n", j->sender, j->lrcpt.s);
+	j->msg.prefix = j->prefix.s;
+	j->msg.prefixlen = j->prefix.len;
+	return DELIVER_OK;
+}
+
+/* every destination of a prepared job, in order; why: the report or the failure */
+static int run_job(struct job *j, struct str *why)
+{
+	int r = DELIVER_OK;
+	for (size_t i = 0; r == DELIVER_OK && i <= j->res.n; i++) {
+		const struct local_dest *d = i < j->res.n ? &j->res.dest[i] : NULL;
+		if (d && d->kind == LOCAL_FORWARD)
+			continue;
+		if (!d && become_owner(j, why) < 0) /* forwards are queued as the mail owner */
+			r = DELIVER_TEMP;
+		else if (d && in_process(j, i)) {
+			str_copys(why, "");
+			r = deliver_as(j, d, why);
+		} else
+			r = d ? deliver_one(j, d, why) : forward(j, why);
+		if (!d && r == DELIVER_OK && !why->len)
+			continue; /* no forwards */
+		log_dest(j, d, r, why->s);
+		if (r == DELIVER_OK) {
+			if (j->report.len)
+				str_cats(&j->report, "; ");
+			str_cats(&j->report, why->s);
+		}
+	}
+	if (r == DELIVER_OK)
+		str_copyb(why, j->report.s, j->report.len);
+	return r;
+}
+
+/* a result as a report of deliver-remote's kind: r, h or s, the text, NUL */
+static void report_cat(struct str *out, int code, const char *why)
+{
+	str_catc(out, code == DELIVER_OK ? 'r' : code == DELIVER_PERM ? 'h' : 's');
+	str_cats(out, why);
+	str_catc(out, '\0');
+}
+
+/* a job -b hands to maildir_deliver_batch: one maildir and nothing else */
+static int batchable(const struct job *j)
+{
+	return j->res.n == 1 && j->res.dest[0].kind == LOCAL_MAILDIR;
+}
+
+/* the account a batchable job writes as */
+static int same_account(const struct job *a, const struct job *b)
+{
+	const struct local_dest *x = &a->res.dest[0], *y = &b->res.dest[0];
+	uid_t ux = x->as_user ? x->uid : a->owner_uid, uy = y->as_user ? y->uid : b->owner_uid;
+	gid_t gx = x->as_user ? x->gid : a->owner_gid, gy = y->as_user ? y->gid : b->owner_gid;
+	return ux == uy && gx == gy;
+}
+
+/* the jobs of one account (sel[0..n)), together; their reports appended to rep */
+static void deliver_group(struct job *jobs, const size_t *sel, size_t n, struct str *rep)
+{
+	struct str why = STR_INIT;
+	const char **dir = xcalloc(n, sizeof *dir);
+	const struct dmsg **msg = xcalloc(n, sizeof *msg);
+	int *code = xcalloc(n, sizeof *code);
+	struct str *whys = xcalloc(n, sizeof *whys);
+	int r = become(&jobs[sel[0]], &jobs[sel[0]].res.dest[0], &why);
+	for (size_t k = 0; k < n; k++) {
+		dir[k] = jobs[sel[k]].res.dest[0].target;
+		msg[k] = &jobs[sel[k]].msg;
+		code[k] = DELIVER_TEMP;
+		if (r < 0)
+			str_copyb(&whys[k], why.s, why.len);
+	}
+	if (r == 0)
+		maildir_deliver_batch(dir, msg, n, code, whys);
+	for (size_t k = 0; k < n; k++) {
+		const struct job *j = &jobs[sel[k]];
+		log_dest(j, &j->res.dest[0], code[k], str_c(&whys[k]));
+		report_cat(rep, code[k], str_c(&whys[k]));
+		str_free(&whys[k]);
+	}
+	free(dir);
+	free(msg);
+	free(code);
+	free(whys);
+	str_free(&why);
+}
+
+/* reports in[0..len) for the jobs sel[0..n), into code[] and why[]; a missing one is a failure */
+static void take_reports(const char *in, size_t len, const size_t *sel, size_t n, int status,
+			 int *code, struct str *why)
+{
+	const char *p = in, *end = in + len;
+	for (size_t k = 0; k < n; k++) {
+		const char *z = p < end ? memchr(p, '\0', (size_t)(end - p)) : NULL;
+		str_copys(&why[sel[k]], "");
+		if (!z || z == p || !strchr("rhs", *p)) {
+			code[sel[k]] = DELIVER_TEMP;
+			str_catf(&why[sel[k]], "4.3.0 delivery process failed (status %d)", status);
+			p = end;
+			continue;
+		}
+		code[sel[k]] = *p == 'r' ? DELIVER_OK : *p == 'h' ? DELIVER_PERM : DELIVER_TEMP;
+		str_catb(&why[sel[k]], p + 1, (size_t)(z - p - 1));
+		p = z + 1;
+	}
+}
+
+/*
+ * A child for the jobs sel[0..n): a group of one account (group) or one
+ * job of any kind.  Its reports come back on the returned pipe; -1 when
+ * it could not be started, with why set.
+ */
+static int start_child(struct job *jobs, const size_t *sel, size_t n, int group, pid_t *pid,
+		       struct str *why)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return deliver_syserr(why, "unable to create a pipe"), -1;
+	fflush(stdout);
+	*pid = fork();
+	if (*pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return deliver_syserr(why, "unable to fork"), -1;
+	}
+	if (*pid == 0) {
+		close(p[0]);
+		struct str w = STR_INIT, rep = STR_INIT;
+		if (group)
+			deliver_group(jobs, sel, n, &rep);
+		else {
+			int code = run_job(&jobs[sel[0]], &w);
+			report_cat(&rep, code, str_c(&w));
+		}
+		_exit(fd_write_all(p[1], rep.s, rep.len) < 0);
+	}
+	close(p[1]);
+	return p[0];
+}
+
+/* a child's reports for the jobs sel[0..n), read to its end, then the child reaped */
+static void collect(int fd, pid_t pid, const size_t *sel, size_t n, int *code, struct str *why)
+{
+	struct str in = STR_INIT;
+	char buf[4096];
+	for (;;) {
+		ssize_t r = read(fd, buf, sizeof buf);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		if (in.len < ((size_t)64 << 10) * n) /* a report is a line: far less */
+			str_catb(&in, buf, (size_t)r);
+	}
+	close(fd);
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	take_reports(str_c(&in), in.len, sel, n, status, code, why);
+	str_free(&in);
+}
+
+#define BATCH_MAX 64 /* jobs per -b run */
+
+/*
+ * deliver-local -b FD SENDER RECIPIENT ...: each job's message on its own
+ * fd, one report per job on stdout in argv order, exit 0.  Jobs that each
+ * write one maildir, and nothing else, as one account are delivered
+ * together (maildir_deliver_batch: their flushes share journal commits);
+ * any other job alone, in a child, as a run without -b would deliver it.
+ * All children start first; then the first account's group is written by
+ * this process itself, which as root becomes that account for good.
+ */
+static int batch(int argc, char **argv)
+{
+	if (argc < 3 || argc % 3 != 0 || argc / 3 > BATCH_MAX) {
+		fprintf(stderr, "usage: deliver-local -b FD SENDER RECIPIENT [FD SENDER RECIPIENT]...\n");
+		return 100;
+	}
+	size_t n = (size_t)argc / 3;
+	int *fdof = xcalloc(n, sizeof *fdof);
+	for (size_t k = 0; k < n; k++) {
+		char *e;
+		long fd = strtol(argv[3 * k], &e, 10);
+		if (*e || e == argv[3 * k] || fd < 0 || fd == 1 || fd == 2 || fd > INT_MAX) {
+			fprintf(stderr, "deliver-local: fatal: bad message fd: %s\n", argv[3 * k]);
+			return 100;
+		}
+		fdof[k] = (int)fd;
+	}
+	struct job *jobs = xcalloc(n, sizeof *jobs);
+	int *code = xcalloc(n, sizeof *code);
+	struct str *why = xcalloc(n, sizeof *why);
+	struct conf_list limits = CONF_LIST_INIT, locals = CONF_LIST_INIT;
+	const char *bad = conf_list_read("limits", &limits) < 0 ? "4.3.0 unable to read limits"
+			  : conf_list_read("locals", &locals) < 0 ? "4.3.0 unable to read locals" : NULL;
+	for (size_t k = 0; k < n; k++) {
+		if (bad) {
+			code[k] = DELIVER_TEMP;
+			str_copys(&why[k], bad);
+		} else
+			code[k] = prepare(&jobs[k], fdof[k], argv[3 * k + 1], argv[3 * k + 2], &limits,
+					  &locals, &why[k]);
+	}
+	conf_list_free(&limits);
+	conf_list_free(&locals);
+
+	/*
+	 * sel lists the ready jobs grouped: [from[c], from[c] + cnt[c]) is
+	 * child c's share; [own, own + nown) is the group written here.
+	 */
+	size_t *sel = xcalloc(n, sizeof *sel), *from = xcalloc(n, sizeof *from),
+	       *cnt = xcalloc(n, sizeof *cnt);
+	int *pipes = xcalloc(n, sizeof *pipes);
+	pid_t *pids = xcalloc(n, sizeof *pids);
+	unsigned char *taken = xcalloc(n, 1);
+	size_t nsel = 0, nch = 0, own = 0, nown = 0;
+	for (size_t k = 0; k < n; k++) {
+		if (code[k] != DELIVER_OK || taken[k])
+			continue;
+		int group = batchable(&jobs[k]);
+		size_t m = 0;
+		for (size_t i = k; i < n && (group || i == k); i++)
+			if (i == k || (!taken[i] && code[i] == DELIVER_OK && batchable(&jobs[i]) &&
+				       same_account(&jobs[k], &jobs[i]))) {
+				sel[nsel + m++] = i;
+				taken[i] = 1;
+			}
+		if (group && !nown) {
+			own = nsel;
+			nown = m;
+		} else {
+			struct str w = STR_INIT;
+			int fd = start_child(jobs, sel + nsel, m, group, &pids[nch], &w);
+			if (fd >= 0) {
+				pipes[nch] = fd;
+				from[nch] = nsel;
+				cnt[nch++] = m;
+			}
+			for (size_t i = 0; fd < 0 && i < m; i++) {
+				code[sel[nsel + i]] = DELIVER_TEMP;
+				str_copyb(&why[sel[nsel + i]], w.s, w.len);
+			}
+			str_free(&w);
+		}
+		nsel += m;
+	}
+	if (nown) {
+		struct str rep = STR_INIT;
+		deliver_group(jobs, sel + own, nown, &rep);
+		take_reports(str_c(&rep), rep.len, sel + own, nown, 0, code, why);
+		str_free(&rep);
+	}
+	for (size_t c = 0; c < nch; c++)
+		collect(pipes[c], pids[c], sel + from[c], cnt[c], code, why);
+	struct str out = STR_INIT;
+	for (size_t k = 0; k < n; k++)
+		report_cat(&out, code[k], str_c(&why[k]));
+	return fd_write_all(1, out.s, out.len) < 0 ? 111 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	/* before anything is opened: a closed fd 1 or 2 must not become a mailbox */
@@ -569,74 +883,28 @@ int main(int argc, char **argv)
 	}
 	if (argc == 3 && strcmp(argv[1], "-n") == 0)
 		return show(argv[2]);
+	signal(SIGPIPE, SIG_IGN);
+	umask(077);
+	if (argc >= 2 && strcmp(argv[1], "-b") == 0)
+		return batch(argc - 2, argv + 2);
 	if (argc != 3) {
 		fprintf(stderr, "usage: deliver-local SENDER RECIPIENT < message\n"
+				"       deliver-local -b FD SENDER RECIPIENT [FD SENDER RECIPIENT]...\n"
 				"       deliver-local -n RECIPIENT\n");
 		return 100;
 	}
-	signal(SIGPIPE, SIG_IGN);
-	umask(077);
-	struct job j;
-	memset(&j, 0, sizeof j);
-	j.sender = argv[1];
-	j.rcpt = argv[2];
-	str_copys(&j.lrcpt, j.rcpt);
-	str_lower(&j.lrcpt);
-	if (strpbrk(j.sender, "\r\n") || strpbrk(j.rcpt, "\r\n") || !*j.rcpt)
-		finish(DELIVER_PERM, "5.1.3 bad address syntax");
-	j.msg.fd = 0;
-	j.msg.start = lseek(0, 0, SEEK_CUR);
-	if (j.msg.start < 0)
-		finish(DELIVER_TEMP, "4.3.0 the message on fd 0 is not seekable");
-
 	struct conf_list limits = CONF_LIST_INIT, locals = CONF_LIST_INIT;
 	if (conf_list_read("limits", &limits) < 0)
 		finish(DELIVER_TEMP, "4.3.0 unable to read limits");
 	if (conf_list_read("locals", &locals) < 0)
 		finish(DELIVER_TEMP, "4.3.0 unable to read locals");
-	conf_limit(&limits, "local-lock-timeout", 30, &j.lock_timeout);
-	conf_limit(&limits, "local-command-timeout", 600, &j.command_timeout);
-
-	if (looping(&j)) {
-		log_line("event=deliver rcpt=<%s> result=permanent reason=loop", j.rcpt);
-		finish(DELIVER_PERM, "5.4.6 mail loop: already delivered to this address");
-	}
-	int code = local_resolve_conf(j.rcpt, &locals, &limits, &j.res);
+	struct job j;
+	memset(&j, 0, sizeof j);
+	struct str why = STR_INIT;
+	int r = prepare(&j, 0, argv[1], argv[2], &limits, &locals, &why);
 	conf_list_free(&limits);
 	conf_list_free(&locals);
-	if (code != LOCAL_FOUND) {
-		log_line("event=deliver rcpt=<%s> result=%s reason=\"%s\"", j.rcpt,
-			 code == LOCAL_TEMP ? "temporary" : "permanent", j.res.why.s);
-		finish(code == LOCAL_TEMP ? DELIVER_TEMP : DELIVER_PERM, j.res.why.s);
-	}
-	find_owner(&j);
-	str_catf(&j.prefix, "Return-Path: <%s>\nDelivered-To: %s\n", j.sender, j.lrcpt.s);
-	j.msg.prefix = j.prefix.s;
-	j.msg.prefixlen = j.prefix.len;
-
-	struct str why = STR_INIT;
-	int r = DELIVER_OK;
-	for (size_t i = 0; r == DELIVER_OK && i <= j.res.n; i++) {
-		const struct local_dest *d = i < j.res.n ? &j.res.dest[i] : NULL;
-		if (d && d->kind == LOCAL_FORWARD)
-			continue;
-		if (!d && become_owner(&j, &why) < 0) /* forwards are queued as the mail owner */
-			r = DELIVER_TEMP;
-		else if (d && in_process(&j, i)) {
-			str_copys(&why, "");
-			r = deliver_as(&j, d, &why);
-		} else
-			r = d ? deliver_one(&j, d, &why) : forward(&j, &why);
-		if (!d && r == DELIVER_OK && !why.len)
-			continue; /* no forwards */
-		log_line("event=deliver rcpt=<%s> dest=%s:%s result=%s reason=\"%s\"", j.rcpt,
-			 d ? kind_name(d->kind) : "forward", d ? d->target : "-",
-			 r == DELIVER_OK ? "ok" : r == DELIVER_PERM ? "permanent" : "temporary", why.s);
-		if (r == DELIVER_OK) {
-			if (j.report.len)
-				str_cats(&j.report, "; ");
-			str_cats(&j.report, why.s);
-		}
-	}
-	finish(r, r == DELIVER_OK ? j.report.s : why.s);
+	if (r == DELIVER_OK)
+		r = run_job(&j, &why);
+	finish(r, why.s ? why.s : "");
 }

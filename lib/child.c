@@ -21,10 +21,10 @@ static pid_t spawn(char *const argv[], const struct child_fd *map, size_t nmap, 
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
-	int tmp[16];
+	int tmp[CHILD_MAP_MAX];
 	pid_t pid = -1;
 	int e = 0;
-	if (nmap > sizeof tmp / sizeof tmp[0]) {
+	if (nmap > CHILD_MAP_MAX) {
 		errno = EINVAL;
 		return -1;
 	}

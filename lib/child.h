@@ -15,6 +15,9 @@
 
 #include "str.h"
 
+/* at most this many in a map, each to below 64 (copies go above it) */
+#define CHILD_MAP_MAX 40
+
 struct child_fd {
 	int from;
 	int to;

@@ -25,6 +25,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -82,9 +83,10 @@ static void cfg_free(struct cfg *c)
  * A delivery command, its program looked up in PATH here, once, rather
  * than by posix_spawnp on every delivery (an execve that fails per
  * directory before it); a program not found is left for posix_spawnp to
- * report when it is run.  SIGHUP looks again.
+ * report when it is run.  SIGHUP looks again.  *is_def (when given) is set
+ * to 1 when the file names no command, so def is used.
  */
-static char **command(const char *file, const char *def)
+static char **command(const char *file, const char *def, int *is_def)
 {
 	struct str v = STR_INIT;
 	int r = conf_line(file, &v);
@@ -95,6 +97,8 @@ static char **command(const char *file, const char *def)
 	if (!argv || !argv[0]) {
 		child_argv_free(argv);
 		argv = child_argv_split(def);
+		if (is_def)
+			*is_def = 1;
 	}
 	/* not there yet: left for posix_spawnp to look for at each delivery (-n warns) */
 	(void)child_argv_resolve(argv);
@@ -123,6 +127,8 @@ static int cfg_load(struct cfg *c, int *bad)
 	*bad += conf_limit(&lim, "remote-recipients", 100, &n.remote_rcpts) < 0;
 	*bad += conf_limit(&lim, "active-messages", 10000, &n.max_active) < 0;
 	*bad += conf_limit(&lim, "shutdown-timeout", 60, &n.shutdown_timeout) < 0;
+	unsigned long long batch;
+	*bad += conf_limit(&lim, "local-batch", ULLONG_MAX, &batch) < 0; /* MAX: not set */
 	conf_list_free(&lim);
 	if (!n.conc_local)
 		n.conc_local = 1;
@@ -148,10 +154,20 @@ static int cfg_load(struct cfg *c, int *bad)
 		host[sizeof host - 1] = '\0';
 		str_copys(&n.me, host);
 	}
-	n.local_argv = command("local-delivery", "deliver-local");
-	n.remote_argv = command("remote-delivery", "deliver-remote");
+	int own_mda = 0;
+	n.local_argv = command("local-delivery", "deliver-local", &own_mda);
+	n.remote_argv = command("remote-delivery", "deliver-remote", NULL);
 	if (!n.local_argv || !n.remote_argv)
 		goto fail;
+	/*
+	 * Several recipients per local delivery program by default only for
+	 * deliver-local itself (no local-delivery file): another program may
+	 * speak the one-recipient contract alone, so it is asked for -b only
+	 * when local-batch says so.
+	 */
+	if (batch == ULLONG_MAX)
+		batch = own_mda ? 16 : 1;
+	n.local_batch = batch < 1 ? 1 : batch > LOCAL_BATCH_MAX ? LOCAL_BATCH_MAX : (size_t)batch;
 	r = conf_line("bounce-to", &n.bounce_to);
 	if (r < 0)
 		goto fail;

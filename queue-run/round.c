@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -526,58 +527,121 @@ static int output_file(void)
 	return fd;
 }
 
-/* start one delivery program for recipients idx[0..n) of m */
-static void job_start(struct sched *s, struct msg *m, int remote, size_t *idx, size_t n)
+/* recipient i of m goes into a job being put together: tried, and running */
+static void take(struct sched *s, struct msg *m, size_t i, int remote)
 {
-	for (size_t k = 0; k < n; k++) {
-		if (!m->tried[idx[k]]) {
-			--*(remote ? &m->todo_remote : &m->todo_local);
-			--*(remote ? &s->todo_remote : &s->todo_local);
-		}
-		m->tried[idx[k]] = 1;
+	if (!m->tried[i]) {
+		--*(remote ? &m->todo_remote : &m->todo_local);
+		--*(remote ? &s->todo_remote : &s->todo_local);
 	}
+	m->tried[i] = 1;
+	m->running++;
+}
+
+/*
+ * Items that no program will deliver: deferred with err (NULL: their
+ * message is gone, nothing to record), each message's results recorded
+ * together, and released.  The caller checks their rounds.
+ */
+static void release(struct sched *s, const struct jitem *it, size_t n, const char *err)
+{
+	struct str lines = STR_INIT;
+	for (size_t k = 0; k < n; k++) {
+		if (err)
+			result(it[k].m, it[k].i, 's', err, &lines);
+		if (k + 1 == n || it[k + 1].m != it[k].m) {
+			if (lines.len)
+				record(s, it[k].m, &lines);
+			lines.len = 0;
+		}
+		it[k].m->running--;
+	}
+	str_free(&lines);
+}
+
+/*
+ * Start one delivery program for the taken items it[0..n): remote, the
+ * recipients of one message and domain (deliver-remote DOMAIN SENDER
+ * RCPT..., the message on fd 0); local, one recipient (deliver-local
+ * SENDER RCPT, the message on fd 0) or several of any messages
+ * (deliver-local -b FD SENDER RCPT ..., message k on fd 3 + k).  Items
+ * whose message has vanished are dropped; when nothing can run, the rest
+ * are deferred (release).
+ */
+static void job_start(struct sched *s, int remote, const struct jitem *in, size_t n)
+{
+	int batched = !remote && n > 1;
+	size_t nfd = batched ? n : 1;
+	struct jitem *it = xcalloc(n, sizeof *it);
+	struct child_fd map[CHILD_MAP_MAX];
+	size_t live = 0, nmap = 0;
+	struct str err = STR_INIT;
+	/* the queue files (one, unless batched): an item whose message is gone leaves the job */
+	for (size_t k = 0; k < n; k++) {
+		struct msg *m = in[k].m;
+		int open = k < nfd && !err.len;
+		int fd = open && !m->gone ? open_msg(s, m->e->id) : -1;
+		if (open && fd < 0 && (m->gone || errno == ENOENT)) {
+			m->gone = 1;
+			release(s, &in[k], batched ? 1 : n, NULL);
+			if (!batched)
+				break;
+			continue;
+		}
+		if (open && fd < 0)
+			str_catf(&err, "unable to open the queue file: %s", strerror(errno));
+		else if (open && lseek(fd, m->body, SEEK_SET) < 0)
+			str_catf(&err, "unable to prepare the delivery: %s", strerror(errno));
+		if (fd >= 0)
+			map[nmap++] = (struct child_fd){ fd, batched ? 3 + (int)live : 0 };
+		it[live++] = in[k];
+	}
+	char **argv = NULL, *domain = NULL;
+	char (*fdname)[12] = NULL;
+	int p[2] = { -1, -1 }, mem = -1;
+	pid_t pid = -1;
+	if (!live)
+		goto out;
 	char **cmd = remote ? s->c.remote_argv : s->c.local_argv;
-	size_t nc = 0;
+	size_t nc = 0, a = 0;
 	while (cmd[nc])
 		nc++;
-	char **argv = xreallocarray(NULL, nc + n + 3, sizeof *argv);
-	size_t a = 0;
+	argv = xreallocarray(NULL, nc + 3 * live + 4, sizeof *argv);
 	for (size_t k = 0; k < nc; k++)
 		argv[a++] = cmd[k];
-	char *domain = NULL;
-	if (remote) {
-		domain = xstrdup(rcpt_domain(m->env.rcpt[idx[0]]));
-		for (char *p = domain; *p; p++)
-			if (*p >= 'A' && *p <= 'Z')
-				*p = (char)(*p - 'A' + 'a');
-		argv[a++] = domain;
-	}
-	argv[a++] = m->env.sender;
-	for (size_t k = 0; k < n; k++)
-		argv[a++] = m->env.rcpt[idx[k]];
-	argv[a] = NULL;
-
-	struct str err = STR_INIT;
-	int fd = open_msg(s, m->e->id), p[2] = { -1, -1 }, mem = -1;
-	pid_t pid = -1;
-	if (fd < 0) {
-		if (errno == ENOENT) {
-			m->gone = 1;
-			goto out;
+	struct msg *m0 = it[0].m;
+	if (batched) {
+		fdname = xcalloc(live, sizeof *fdname);
+		argv[a++] = "-b";
+		for (size_t k = 0; k < live; k++) {
+			snprintf(fdname[k], sizeof fdname[k], "%d", 3 + (int)k); /* k < LOCAL_BATCH_MAX */
+			argv[a++] = fdname[k];
+			argv[a++] = it[k].m->env.sender;
+			argv[a++] = it[k].m->env.rcpt[it[k].i];
 		}
-		str_catf(&err, "unable to open the queue file: %s", strerror(errno));
-	} else if (lseek(fd, m->body, SEEK_SET) < 0 || ((mem = output_file()) < 0 && pipe2(p, O_CLOEXEC) < 0)) {
-		str_catf(&err, "unable to prepare the delivery: %s", strerror(errno));
 	} else {
-		char **envp = env_with_id(m->e->id);
-		struct child_fd map[] = { { fd, 0 }, { mem >= 0 ? mem : p[1], 1 } };
-		pid = child_spawn_group(argv, map, 2, envp);
+		if (remote) {
+			domain = xstrdup(rcpt_domain(m0->env.rcpt[it[0].i]));
+			for (char *c = domain; *c; c++)
+				if (*c >= 'A' && *c <= 'Z')
+					*c = (char)(*c - 'A' + 'a');
+			argv[a++] = domain;
+		}
+		argv[a++] = m0->env.sender;
+		for (size_t k = 0; k < live; k++)
+			argv[a++] = m0->env.rcpt[it[k].i];
+	}
+	argv[a] = NULL;
+	if (!err.len && (mem = output_file()) < 0 && pipe2(p, O_CLOEXEC) < 0)
+		str_catf(&err, "unable to prepare the delivery: %s", strerror(errno));
+	if (!err.len) {
+		char **envp = env_with_id(m0->e->id);
+		map[nmap++] = (struct child_fd){ mem >= 0 ? mem : p[1], 1 };
+		pid = child_spawn_group(argv, map, nmap, envp);
 		env_free(envp);
 		if (pid < 0)
 			str_catf(&err, "unable to run %s: %s", argv[0], strerror(errno));
 	}
-	if (fd >= 0)
-		close(fd);
 	if (p[1] >= 0)
 		close(p[1]);
 	if (pid < 0) {
@@ -586,11 +650,7 @@ static void job_start(struct sched *s, struct msg *m, int remote, size_t *idx, s
 			close(p[0]);
 		if (mem >= 0)
 			close(mem);
-		struct str lines = STR_INIT;
-		for (size_t k = 0; k < n; k++)
-			result(m, idx[k], 's', err.s, &lines);
-		record(s, m, &lines);
-		str_free(&lines);
+		release(s, it, live, err.s);
 		goto out;
 	}
 	if (p[0] >= 0 && fcntl(p[0], F_SETFL, O_NONBLOCK) < 0)
@@ -602,35 +662,48 @@ static void job_start(struct sched *s, struct msg *m, int remote, size_t *idx, s
 	j.mem = mem;
 	j.start = now();
 	j.deadline = j.start + (time_t)s->c.timeout;
-	j.m = m;
 	j.remote = remote;
+	j.batched = batched;
 	j.domain = domain;
 	domain = NULL;
-	j.idx = xreallocarray(NULL, n, sizeof *j.idx);
-	memcpy(j.idx, idx, n * sizeof *idx);
-	j.n = n;
+	j.it = it;
+	it = NULL;
+	j.n = live;
 	job_add(s, &j);
-	m->running++;
 out:
+	for (size_t k = 0; k < nmap; k++)
+		if (map[k].to != 1)
+			close(map[k].from);
+	free(it);
+	free(fdname);
 	free(domain);
 	free(argv);
 	str_free(&err);
 }
 
 /*
- * Start what the concurrency limits allow, oldest message first: a local
- * recipient alone, the untried remote recipients of one domain together.
- * Called after every event, so it stops as soon as no free slot has work
- * for it and passes over the messages that have none: with thousands of
- * active messages, walking them all each time cost more than the rest of
- * a delivery's work in this process (bench/README.md, "Results").
+ * Start what the concurrency limits allow, oldest message first: the
+ * untried remote recipients of one domain together, local recipients up
+ * to local-batch to a program (a batch holds one slot of
+ * concurrency-local).  Called after every event, so it stops as soon as
+ * no free slot has work for it and passes over the messages that have
+ * none: with thousands of active messages, walking them all each time
+ * cost more than the rest of a delivery's work in this process
+ * (bench/README.md, "Results").  Local jobs start after the walk, which
+ * may have put a message's recipients into two of them: a message's
+ * round is checked only once no job of this call can still fail to start
+ * and release it.
  */
 void start_jobs(struct sched *s)
 {
 	size_t *idx = NULL, cap = 0;
+	struct jitem *loc = NULL, *rem = NULL;
+	size_t nloc = 0, loccap = 0, batch = s->c.local_batch;
 	for (struct msg *m = s->head, *next; m; m = next) {
 		next = m->next;
-		int room_local = room(s->nlocal, s->unsynced_local, s->c.conc_local);
+		size_t batches = (nloc + batch - 1) / batch;
+		int local_open = nloc % batch != 0; /* the last batch has room */
+		int room_local = local_open || room(s->nlocal + batches, s->unsynced_local, s->c.conc_local);
 		int room_remote = room(s->nremote, s->unsynced_remote, s->c.conc_remote);
 		if (!(room_local && s->todo_local) && !(room_remote && s->todo_remote))
 			break;
@@ -640,8 +713,16 @@ void start_jobs(struct sched *s)
 			if (m->st.r[i].state != QR_PENDING || m->tried[i])
 				continue;
 			if (m->local[i]) {
-				if (room(s->nlocal, s->unsynced_local, s->c.conc_local))
-					job_start(s, m, 0, &i, 1);
+				batches = (nloc + batch - 1) / batch;
+				if (nloc % batch == 0 &&
+				    !room(s->nlocal + batches, s->unsynced_local, s->c.conc_local))
+					continue;
+				if (nloc == loccap) {
+					loccap = loccap ? loccap * 2 : 16;
+					loc = xreallocarray(loc, loccap, sizeof *loc);
+				}
+				take(s, m, i, 0);
+				loc[nloc++] = (struct jitem){ m, i };
 				continue;
 			}
 			const char *dom = rcpt_domain(m->env.rcpt[i]);
@@ -657,13 +738,25 @@ void start_jobs(struct sched *s)
 				if (n == cap) {
 					cap = cap ? cap * 2 : 16;
 					idx = xreallocarray(idx, cap, sizeof *idx);
+					rem = xreallocarray(rem, cap, sizeof *rem);
 				}
 				idx[n++] = k;
 			}
-			job_start(s, m, 1, idx, n);
+			for (size_t k = 0; k < n; k++) {
+				take(s, m, idx[k], 1);
+				rem[k] = (struct jitem){ m, idx[k] };
+			}
+			job_start(s, 1, rem, n);
 		}
 		round_check(s, m);
 	}
+	for (size_t k = 0; k < nloc; k += batch)
+		job_start(s, 0, loc + k, nloc - k < batch ? nloc - k : batch);
+	for (size_t k = 0; k < nloc; k++)
+		if (k + 1 == nloc || loc[k + 1].m != loc[k].m)
+			round_check(s, loc[k].m);
+	free(loc);
+	free(rem);
 	free(idx);
 }
 
@@ -719,53 +812,65 @@ void drain(struct job *j)
 	}
 }
 
-static void finish_local(struct job *j, struct str *lines)
+/*
+ * A job's outcome per recipient: kind[k] ('r', 'h' or 's') and text[k],
+ * pointing into the job's output or into why.
+ */
+struct outcome {
+	int *kind;
+	const char **text;
+	struct str why;
+};
+
+/* one recipient's exit code and first output line (deliver-local SENDER RCPT) */
+static void finish_local(struct job *j, struct outcome *o)
 {
 	int code = child_exit_code(j->status);
-	struct str text = STR_INIT;
 	const char *nl = memchr(j->buf.s ? j->buf.s : "", '\n', j->buf.len);
-	qstate_clean_text(&text, j->buf.s ? j->buf.s : "", nl ? (size_t)(nl - j->buf.s) : j->buf.len,
+	qstate_clean_text(&o->why, j->buf.s ? j->buf.s : "", nl ? (size_t)(nl - j->buf.s) : j->buf.len,
 			  QSTATE_TEXT_MAX);
 	int kind;
 	if (j->killed) {
 		kind = 's';
-		text.len = 0;
-		str_catf(&text, "delivery timed out after %lld seconds", (long long)(now() - j->start));
+		o->why.len = 0;
+		str_catf(&o->why, "delivery timed out after %lld seconds", (long long)(now() - j->start));
 	} else if (code == 0)
 		kind = 'r';
 	else if (code == 111 || code == 75 || code >= 128)
 		kind = 's'; /* 128+: killed by a signal, an accident rather than a verdict */
 	else
 		kind = 'h';
-	if (!text.len) {
+	if (!o->why.len) {
 		if (code >= 128)
-			str_catf(&text, "delivery program killed by signal %d", code - 128);
+			str_catf(&o->why, "delivery program killed by signal %d", code - 128);
 		else if (code != 0)
-			str_catf(&text, "delivery program exited %d", code);
+			str_catf(&o->why, "delivery program exited %d", code);
 	}
-	result(j->m, j->idx[0], kind, str_c(&text), lines);
-	str_free(&text);
+	o->kind[0] = kind;
+	o->text[0] = str_c(&o->why);
 }
 
 /*
- * deliver-remote's reports: for each recipient r/h/s + text + NUL, then
- * K/D/Z + text + NUL for the message.  An accepted recipient counts only
- * when the message was (K); with Z it is deferred, with D it failed.
- * Recipients without a report share the message's fate, or are deferred.
+ * Reports r/h/s + text + NUL, one per recipient (deliver-remote's, and
+ * deliver-local -b's), then for deliver-remote K/D/Z + text + NUL for the
+ * message.  An accepted recipient counts only when the message was (K);
+ * with Z it is deferred, with D it failed.  Recipients without a report
+ * share the message's fate, or are deferred.  deliver-local -b has no
+ * message report: each recipient's own report is its result.
  */
-static void finish_remote(struct job *j, struct str *lines)
+static void finish_reports(struct job *j, struct outcome *o)
 {
 	const char *p = j->buf.s ? j->buf.s : "", *end = p + j->buf.len;
 	const char **rep = xcalloc(j->n, sizeof *rep);
 	size_t nrep = 0;
-	const char *msgrep = NULL;
+	const char *msgrep = j->batched ? "K" : NULL;
 	while (p < end) {
 		const char *z = memchr(p, '\0', (size_t)(end - p));
 		if (!z)
 			break;
 		if (nrep < j->n && *p && strchr("rhs", *p))
 			rep[nrep++] = p;
-		else if (*p && strchr("KDZ", *p)) {
+		else if (!j->batched && *p && strchr("KDZ", *p)) {
 			msgrep = p;
 			break;
 		} else
@@ -773,18 +878,19 @@ static void finish_remote(struct job *j, struct str *lines)
 		p = z + 1;
 	}
 	int code = child_exit_code(j->status);
-	struct str why = STR_INIT;
 	if (j->killed)
-		str_catf(&why, "delivery timed out after %lld seconds", (long long)(now() - j->start));
+		str_catf(&o->why, "delivery timed out after %lld seconds", (long long)(now() - j->start));
+	else if (j->batched)
+		str_catf(&o->why, "local delivery program gave no report (exit %d)", code);
 	else if (!msgrep)
-		str_catf(&why, "remote delivery program gave no message report (exit %d)", code);
+		str_catf(&o->why, "remote delivery program gave no message report (exit %d)", code);
 	for (size_t k = 0; k < j->n; k++) {
 		const char *r = k < nrep ? rep[k] : NULL;
 		int kind;
 		const char *text;
 		if (!msgrep || j->killed) {
 			kind = r && *r == 'h' && !j->killed ? 'h' : 's';
-			text = kind == 'h' ? r + 1 : why.s;
+			text = kind == 'h' ? r + 1 : o->why.s;
 		} else if (r && *r == 'h') {
 			kind = 'h';
 			text = r + 1;
@@ -793,16 +899,16 @@ static void finish_remote(struct job *j, struct str *lines)
 			text = r + 1;
 		} else if (*msgrep == 'K') {
 			kind = r ? 'r' : 's';
-			text = r ? r + 1 : "no report for this recipient";
-			if (r && !r[1])
+			text = r ? r + 1 : j->batched ? o->why.s : "no report for this recipient";
+			if (r && !r[1] && !j->batched)
 				text = msgrep + 1;
 		} else {
 			kind = *msgrep == 'D' ? 'h' : 's';
 			text = msgrep + 1;
 		}
-		result(j->m, j->idx[k], kind, text, lines);
+		o->kind[k] = kind;
+		o->text[k] = text;
 	}
-	str_free(&why);
 	free(rep);
 }
 
@@ -820,18 +926,30 @@ static void job_finish(struct sched *s, size_t k)
 	drain(&j);
 	if (j.out >= 0)
 		close(j.out); /* a grandchild may hold it open: what came is enough */
-	struct str lines = STR_INIT;
-	if (j.remote)
-		finish_remote(&j, &lines);
+	struct outcome o = { xcalloc(j.n, sizeof *o.kind), xcalloc(j.n, sizeof *o.text), STR_INIT };
+	if (j.remote || j.batched)
+		finish_reports(&j, &o);
 	else
-		finish_local(&j, &lines);
-	record(s, j.m, &lines);
+		finish_local(&j, &o);
+	/* each message's results recorded together; its round checked after (it may end) */
+	struct str lines = STR_INIT;
+	for (size_t i = 0; i < j.n; i++) {
+		struct msg *m = j.it[i].m;
+		result(m, j.it[i].i, o.kind[i], o.text[i] ? o.text[i] : "", &lines);
+		m->running--;
+		if (i + 1 == j.n || j.it[i + 1].m != m) {
+			record(s, m, &lines);
+			lines.len = 0;
+			round_check(s, m);
+		}
+	}
 	str_free(&lines);
+	str_free(&o.why);
+	free(o.kind);
+	free(o.text);
 	str_free(&j.buf);
 	free(j.domain);
-	free(j.idx);
-	j.m->running--;
-	round_check(s, j.m);
+	free(j.it);
 }
 
 void reap(struct sched *s)
@@ -859,7 +977,7 @@ void kill_overdue(struct sched *s, time_t t)
 	for (size_t k = 0; k < s->njobs; k++) {
 		struct job *j = &s->jobs[k];
 		if (!j->killed && t >= j->deadline) {
-			log_line("event=timeout id=%s pid=%ld", j->m->e->id, (long)j->pid);
+			log_line("event=timeout id=%s pid=%ld", j->it[0].m->e->id, (long)j->pid);
 			kill(-j->pid, SIGKILL); /* its group: whatever it started too */
 			j->killed = 1;
 		}
@@ -881,7 +999,7 @@ void round_free(struct sched *s)
 			close(j->mem);
 		str_free(&j->buf);
 		free(j->domain);
-		free(j->idx);
+		free(j->it);
 	}
 	free(s->jobs);
 	s->jobs = NULL;

@@ -22,6 +22,7 @@
 
 #define OUT_MAX (64u << 10) /* delivery program output kept */
 #define OUT_CAP (1u << 20)  /* what a delivery program may write to its memory file */
+#define LOCAL_BATCH_MAX 32  /* local-batch's ceiling: each recipient is an fd (CHILD_MAP_MAX) */
 
 struct cfg {
 	char **local_argv, **remote_argv;
@@ -29,6 +30,7 @@ struct cfg {
 	struct str me, bounce_to;
 	unsigned long long conc_local, conc_remote, conc_domain, retry_min, retry_max, lifetime,
 		delay_warning, timeout, remote_rcpts, max_active, shutdown_timeout;
+	size_t local_batch; /* recipients per local delivery program (deliver-local -b) */
 };
 
 struct msg;
@@ -52,7 +54,7 @@ struct msg {
 	unsigned char *tried; /* per recipient: attempted in this round */
 	unsigned char *local; /* per recipient: in a local domain (decided once, at load) */
 	size_t todo_local, todo_remote; /* pending recipients not yet tried this round */
-	size_t running;       /* jobs running for it */
+	size_t running;       /* its recipients in running (or starting) jobs */
 	int gone;             /* msg/ID vanished (deleted or held) */
 	int dirty;            /* records written to statefd, not yet flushed */
 	int has_state;        /* state/ID exists (none until the first result kept) */
@@ -60,6 +62,17 @@ struct msg {
 	struct msg *prev, *next;
 };
 
+/* one recipient of a delivery job: its message and its index there */
+struct jitem {
+	struct msg *m;
+	size_t i;
+};
+
+/*
+ * A delivery program run.  A remote job's recipients are of one message
+ * (and domain); a local job's may be of several messages (local-batch),
+ * the items of each message next to each other.
+ */
 struct job {
 	pid_t pid;
 	int out;         /* read end of its stdout pipe, -1 once at EOF or when mem is used */
@@ -67,10 +80,10 @@ struct job {
 	int exited, status, killed;
 	struct str buf;
 	time_t start, deadline;
-	struct msg *m;
 	int remote;
+	int batched;     /* deliver-local -b: a report per recipient, as deliver-remote's */
 	char *domain;
-	size_t *idx;     /* recipients (indices into m->env.rcpt) */
+	struct jitem *it;
 	size_t n;
 };
 

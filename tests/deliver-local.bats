@@ -349,13 +349,18 @@ open(sys.argv[2], "wb").write(head + b"\nDelivered-To: alice@example.test\n")' "
 	[[ ${lines[0]} == "4.3.0 forward failed: queue program exited 53"* ]]
 }
 
-@test "system accounts: ~/Maildir/ written as the account; root and low uids refused" {
-	[ "$(id -u)" = 0 ] || skip "needs root"
+# system_account: a new account $TESTUSER (uid $uid) with its home in $HOMES/home
+system_account() {
 	TESTUSER=sltest$$
 	HOMES=$(mktemp -d /tmp/sluice-home.XXXXXX)
 	chmod 755 "$HOMES"
 	uid=$(awk -F: 'BEGIN { u = 42000 } { used[$3] = 1 } END { while (used[u]) u++; print u }' /etc/passwd)
 	useradd -m -d "$HOMES/home" -u "$uid" -s /bin/sh "$TESTUSER"
+}
+
+@test "system accounts: ~/Maildir/ written as the account; root and low uids refused" {
+	[ "$(id -u)" = 0 ] || skip "needs root"
+	system_account
 	run dl s@example.org "$TESTUSER+x@example.test" <"$M"
 	[ "$status" -eq 0 ]
 	[ "${lines[0]}" = "delivered to maildir $HOMES/home/Maildir/" ]
@@ -552,4 +557,91 @@ forks() { grep -cE '^[0-9]+ +(fork|vfork|clone|clone3)\(' "$1" || true; }
 	[ "$output" = "$(printf '1\n2\n0')" ]
 	{ expect_headers s@example.org alice@example.test; cat "$M"; expect_headers s@example.org alice@example.test; cat "$M"; } |
 		cmp - "$BATS_TEST_TMPDIR/got"
+}
+
+# msgs_sorted DIR: the maildir's messages as Python reads them, sorted, NUL-separated
+msgs_sorted() {
+	maildir_msgs "$1" | python3 -c 'import sys
+sys.stdout.buffer.write(b"".join(sorted(m + b"\0" for m in sys.stdin.buffer.read().split(b"\0")[:-1])))'
+}
+
+@test "-b: one report per job in argv order; one account's maildir jobs written together, any other job alone" {
+	command -v strace >/dev/null || skip "no strace"
+	export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+	M2=$BATS_TEST_TMPDIR/msg2
+	printf 'Subject: second\n\nanother body\n' >"$M2"
+	out=$BATS_TEST_TMPDIR/out st=$BATS_TEST_TMPDIR/st
+	strace -f -qq -e trace=sync_file_range,fsync -o "$st" \
+		deliver-local -b 3 a@example.org alice@example.test 4 b@example.org bob@example.test \
+		0 '' nosuch@example.test 5 c@example.org team@example.test 6 d@example.org alice@example.test \
+		3<"$M" 4<"$M2" 5<"$M" 6<"$M2" <"$M" >"$out" 2>>"$BATS_TEST_TMPDIR/log"
+	printf '%s\0' "rdelivered to maildir $MAIL/alice/" "rdelivered to mbox $MAIL/bob.mbox" \
+		"h5.1.1 no such user nosuch@example.test" \
+		"rdelivered to maildir $MAIL/alice/; delivered to mbox $MAIL/bob.mbox" \
+		"rdelivered to maildir $MAIL/alice/" | cmp - "$out"
+	# every message byte for byte where it belongs
+	python3 -c 'import sys
+hdr = lambda s, r: b"Return-Path: <%s>\nDelivered-To: %s\n" % (s.encode(), r.encode())
+m, m2 = open(sys.argv[1], "rb").read(), open(sys.argv[2], "rb").read()
+want = [hdr("a@example.org", "alice@example.test") + m, hdr("c@example.org", "team@example.test") + m,
+        hdr("d@example.org", "alice@example.test") + m2]
+sys.stdout.buffer.write(b"".join(sorted(w + b"\0" for w in want)))' "$M" "$M2" >"$BATS_TEST_TMPDIR/want"
+	msgs_sorted "$MAIL/alice" | cmp - "$BATS_TEST_TMPDIR/want"
+	[ "$(mbox_msgs "$MAIL/bob.mbox" | tr '\0' '\n' | grep -c '^Delivered-To: ')" = 2 ]
+	[ -z "$(ls "$MAIL/alice/tmp")" ]
+	# the group's two files carry their place in it in their names
+	[ "$(ls "$MAIL/alice/new" | grep -cE '^[0-9]+\.M[0-9]+P[0-9]+Q[12]\..+,S=[0-9]+$')" = 2 ]
+	# both files' write-back started before the first of their flushes
+	pid=$(awk '/sync_file_range/ { print $1; exit }' "$st")
+	[ "$(awk -v p="$pid" '$1 == p && $2 ~ /^(sync_file_range|fsync)\(/ { sub(/\(.*/, "", $2); print $2 }' "$st" |
+		head -4 | tr '\n' ' ')" = "sync_file_range sync_file_range fsync fsync " ]
+}
+
+@test "-b: usage errors exit 100; a job whose fd is no message fails alone" {
+	run dl -b 3 a@example.org
+	[ "$status" -eq 100 ]
+	for fd in 1 2 x -3 ''; do
+		run dl -b "$fd" a@example.org alice@example.test <"$M"
+		[ "$status" -eq 100 ]
+	done
+	args=()
+	for i in $(seq 65); do args+=(0 a@example.org alice@example.test); done
+	run dl -b "${args[@]}" <"$M"
+	[ "$status" -eq 100 ]
+	[ -z "$(ls "$MAIL" 2>/dev/null)" ]
+	# fd 7 is not open, fd 0 is a pipe: temporary failures; fd 3 is delivered
+	out=$BATS_TEST_TMPDIR/out
+	echo x | deliver-local -b 7 a@example.org alice@example.test 3 a@example.org alice@example.test \
+		0 a@example.org alice@example.test 3<"$M" >"$out" 2>>"$BATS_TEST_TMPDIR/log"
+	printf '%s\0' "s4.3.0 the message on fd 7 is not seekable" "rdelivered to maildir $MAIL/alice/" \
+		"s4.3.0 the message on fd 0 is not seekable" | cmp - "$out"
+	[ "$(ls "$MAIL/alice/new" | wc -l)" = 1 ]
+}
+
+@test "-b: a full maildir fails its own job, the other in the same batch is delivered" {
+	TMPFS=$BATS_TEST_TMPDIR/small
+	mkdir "$TMPFS"
+	mount -t tmpfs -o size=256k tmpfs "$TMPFS"
+	printf 'alice@example.test %s/alice/\ndave@example.test %s/dave/\n' "$TMPFS" "$MAIL" >"$CONF/users"
+	head -c 400000 /dev/zero | tr '\0' 'x' | fold -w 70 >"$BATS_TEST_TMPDIR/big"
+	out=$BATS_TEST_TMPDIR/out
+	deliver-local -b 3 s@example.org alice@example.test 4 s@example.org dave@example.test \
+		3<"$BATS_TEST_TMPDIR/big" 4<"$M" >"$out" 2>>"$BATS_TEST_TMPDIR/log"
+	tr '\0' '\n' <"$out" >"$out.txt"
+	[[ $(sed -n 1p "$out.txt") == "s4.2.2 mailbox full: "* ]]
+	[ "$(sed -n 2p "$out.txt")" = "rdelivered to maildir $MAIL/dave/" ]
+	[ -z "$(find "$TMPFS/alice" -type f)" ]
+	{ expect_headers s@example.org dave@example.test; cat "$M"; } | cmp - "$MAIL/dave/new/"*
+}
+
+@test "-b: as root, each account's maildirs are written as that account" {
+	[ "$(id -u)" = 0 ] || skip "needs root"
+	system_account
+	out=$BATS_TEST_TMPDIR/out
+	deliver-local -b 0 s@example.org "$TESTUSER@example.test" 0 s@example.org alice@example.test \
+		0 s@example.org "$TESTUSER@example.test" <"$M" >"$out" 2>>"$BATS_TEST_TMPDIR/log"
+	printf '%s\0' "rdelivered to maildir $HOMES/home/Maildir/" "rdelivered to maildir $MAIL/alice/" \
+		"rdelivered to maildir $HOMES/home/Maildir/" | cmp - "$out"
+	[ "$(find "$HOMES/home/Maildir/new" -type f -user "$uid" | wc -l)" = 2 ]
+	[ "$(find "$MAIL/alice/new" -type f -user 0 | wc -l)" = 1 ]
 }

@@ -23,6 +23,7 @@ load lib
 
 ROUNDS=${POWER_CUT_ROUNDS:-8}
 CONC_LOCAL=4
+LOCAL_BATCH=4 # recipients per deliver-local run: a crash may repeat CONC_LOCAL of these runs
 
 setup() {
 	[ "$(id -u)" = 0 ] || skip "needs root (loop devices, mount)"
@@ -181,7 +182,7 @@ one_cut() {
 	echo "$QUEUE" >"$CONF/queuedir"
 	mkdir -p "$QUEUE"/tmp "$QUEUE"/new "$MAIL"
 	sluice_users u1@example.test u2@example.test
-	printf 'concurrency-local %s\nshutdown-timeout 1\n' "$CONC_LOCAL" >"$CONF/limits"
+	printf 'concurrency-local %s\nlocal-batch %s\nshutdown-timeout 1\n' "$CONC_LOCAL" "$LOCAL_BATCH" >"$CONF/limits"
 	unset RELAYCLIENT QMAILQUEUE
 	export POOL ACKS NPOOL PORT
 	export -f writer smtp_writer slow_inject
@@ -214,7 +215,7 @@ one_cut() {
 	queued=$(find "$QUEUE/new" "$QUEUE/msg" -type f | wc -l)
 	queue-run -1 -f >"$T/drain.$fs.$round" 2>&1 || { cat "$T/drain.$fs.$round"; return 1; }
 	local out st=0
-	out=$("$FIXTURES/power-cut/check.py" "$POOL" "$ACKS" "$MAIL" "$QUEUE" "$CONC_LOCAL" "$cut") || st=$?
+	out=$("$FIXTURES/power-cut/check.py" "$POOL" "$ACKS" "$MAIL" "$QUEUE" $((CONC_LOCAL * LOCAL_BATCH)) "$cut") || st=$?
 	echo "$fs round $round: cut after $before acks, $queued queued after replay; $out"
 	[ "$st" -eq 0 ] || { grep -h 'event=' "$T/drain.$fs.$round" | tail -20; return 1; }
 	fs_unmount
@@ -224,7 +225,7 @@ one_cut() {
 # mount namespace; 2 when loop mounting is impossible
 cuts() {
 	NPOOL=$(ls "$POOL" | wc -l)
-	export T IMG MNT POOL ACKS PORT NPOOL ROUNDS CONC_LOCAL TOP FIXTURES BATS_TEST_TMPDIR PATH
+	export T IMG MNT POOL ACKS PORT NPOOL ROUNDS CONC_LOCAL LOCAL_BATCH TOP FIXTURES BATS_TEST_TMPDIR PATH
 	export -f one_cut fs_make fs_mount fs_unmount mounted mnt_free kill_load gone acked acked_at_least \
 		writer smtp_writer slow_inject shutdown_nologflush wait_for bg_start sluice_conf sluice_users \
 		recv_tcpserver port_open

@@ -81,6 +81,47 @@ queue_empty() { [ -z "$(find "$QUEUE/new" "$QUEUE/msg" "$QUEUE/state" -type f)" 
 	[ "$(maildir_dump "$MAIL/bob")" = "to nobody | alice@example.test | <alice@example.test> | bob@example.test" ]
 }
 
+# dl_runs: the deliver-local processes the last output shows (their log lines' pids)
+dl_runs() { grep -o 'prog=deliver-local pid=[0-9]*' <<<"$output" | sort -u | wc -l; }
+
+@test "local-batch: recipients of many messages share deliver-local runs; each result lands in its own message" {
+	need deliver-local
+	# 19 messages: one recipient each, alternately alice and bob; then one to alice and nosuch
+	for i in $(seq 19); do
+		r=alice
+		[ $((i % 2)) = 0 ] && r=bob
+		printf 'Subject: m%s\n\nbody %s\n' "$i" "$i" |
+			queue-inject 1< <(printf 'Fs%s@example.org\0T%s@example.test\0\0' "$i" "$r")
+	done
+	printf 'Subject: m20\n\nbody 20\n' |
+		queue-inject 1< <(printf 'Fs20@example.org\0Talice@example.test\0Tnosuch@example.test\0\0')
+	run queue-run -1
+	[ "$status" -eq 0 ]
+	# 21 recipients, at most 16 to a run (local-batch's default): two runs
+	[ "$(grep -c 'event=delivery .*result=delivered' <<<"$output")" = 20 ]
+	grep -q 'rcpt=<nosuch@example.test> result=bounced .*text="5.1.1 no such user' <<<"$output"
+	[ "$(dl_runs)" = 2 ]
+	[ "$(maildir_dump "$MAIL/alice" | grep -c '^m')" = 11 ]
+	[ "$(maildir_dump "$MAIL/bob" | grep -c '^m')" = 9 ]
+	# every message's envelope reached its own recipient
+	for i in $(seq 20); do
+		r=alice
+		[ $((i % 2)) = 0 ] && [ "$i" != 20 ] && r=bob
+		maildir_dump "$MAIL/$r" | grep -qx "m$i | None | <s$i@example.org> | $r@example.test"
+	done
+	# the bounce for nosuch goes to s20 (not local): queued; nothing else is left
+	[ "$(find "$QUEUE/new" "$QUEUE/msg" -type f | wc -l)" = 1 ]
+	# local-batch 1: one run per recipient
+	rm -f "$QUEUE"/msg/* "$QUEUE"/state/*
+	echo 'local-batch 1' >"$CONF/limits"
+	for i in 1 2 3; do
+		printf 'Subject: n%s\n\nbody\n' "$i" | queue-inject 1< <(printf 'Fs@example.org\0Talice@example.test\0\0')
+	done
+	run queue-run -1
+	[ "$(grep -c 'event=delivery .*result=delivered' <<<"$output")" = 3 ]
+	[ "$(dl_runs)" = 3 ]
+}
+
 @test "deliver-remote: three recipients of one message, delivered, bounced and queued for retry" {
 	need deliver-remote
 	[ -f "$PEER" ] || skip "tests/peers/smtp-peer.py is not there"
