@@ -803,10 +803,24 @@ static int batch(int argc, char **argv)
 	struct job *jobs = xcalloc(n, sizeof *jobs);
 	int *code = xcalloc(n, sizeof *code);
 	struct str *why = xcalloc(n, sizeof *why);
+	/*
+	 * Each fd is checked before this process opens anything: one the
+	 * caller left closed could otherwise come to hold a file opened here
+	 * (a table, a ~/.qmail), which would then be delivered as a message.
+	 * A file checked open now keeps its number until exit.
+	 */
+	struct stat st;
+	for (size_t k = 0; k < n; k++)
+		if (fstat(fdof[k], &st) < 0 || !S_ISREG(st.st_mode)) {
+			code[k] = DELIVER_TEMP;
+			str_catf(&why[k], "4.3.0 the message on fd %d is not seekable", fdof[k]);
+		}
 	struct conf_list limits = CONF_LIST_INIT, locals = CONF_LIST_INIT;
 	const char *bad = conf_list_read("limits", &limits) < 0 ? "4.3.0 unable to read limits"
 			  : conf_list_read("locals", &locals) < 0 ? "4.3.0 unable to read locals" : NULL;
 	for (size_t k = 0; k < n; k++) {
+		if (code[k] != DELIVER_OK)
+			continue;
 		if (bad) {
 			code[k] = DELIVER_TEMP;
 			str_copys(&why[k], bad);
