@@ -814,6 +814,9 @@ static int batch(int argc, char **argv)
 		if (fstat(fdof[k], &st) < 0 || !S_ISREG(st.st_mode)) {
 			code[k] = DELIVER_TEMP;
 			str_catf(&why[k], "4.3.0 the message on fd %d is not seekable", fdof[k]);
+		} else if (fcntl(fdof[k], F_SETFD, FD_CLOEXEC) < 0) {
+			/* a |command must not inherit the other jobs' messages */
+			code[k] = deliver_syserr(&why[k], "unable to set close-on-exec on fd %d", fdof[k]);
 		}
 	struct conf_list limits = CONF_LIST_INIT, locals = CONF_LIST_INIT;
 	const char *bad = conf_list_read("limits", &limits) < 0 ? "4.3.0 unable to read limits"

@@ -597,6 +597,20 @@ sys.stdout.buffer.write(b"".join(sorted(w + b"\0" for w in want)))' "$M" "$M2" >
 		head -4 | tr '\n' ' ')" = "sync_file_range sync_file_range fsync fsync " ]
 }
 
+@test "-b: a |command sees its own message on stdin and none of the other jobs' descriptors" {
+	echo "fds@example.test: |ls -l /proc/self/fd/ >$BATS_TEST_TMPDIR/fds; cat >$BATS_TEST_TMPDIR/stdin" >"$CONF/aliases"
+	M2=$BATS_TEST_TMPDIR/msg2
+	printf 'Subject: second\n\nanother body\n' >"$M2"
+	out=$BATS_TEST_TMPDIR/out
+	deliver-local -b 3 s@example.org alice@example.test 4 s@example.org fds@example.test \
+		5 s@example.org alice@example.test 3<"$M" 4<"$M2" 5<"$M" >"$out" 2>>"$BATS_TEST_TMPDIR/log"
+	[ "$(tr '\0' '\n' <"$out" | cut -c1 | tr -d '\n')" = rrr ]
+	# no descriptor of the command leads to a message file (its stdin is a pipe)
+	grep -q ' 0 -> pipe:' "$BATS_TEST_TMPDIR/fds"
+	[ "$(grep -c -e '/msg$' -e '/msg2$' "$BATS_TEST_TMPDIR/fds")" = 0 ]
+	{ expect_headers s@example.org fds@example.test; cat "$M2"; } | cmp - "$BATS_TEST_TMPDIR/stdin"
+}
+
 @test "-b: usage errors exit 100; a job whose fd is no message fails alone" {
 	run dl -b 3 a@example.org
 	[ "$status" -eq 100 ]
