@@ -539,24 +539,48 @@ static void take(struct sched *s, struct msg *m, size_t i, int remote)
 }
 
 /*
- * Items that no program will deliver: deferred with err (NULL: their
- * message is gone, nothing to record), each message's results recorded
- * together, and released.  The caller checks their rounds.
+ * Items done with: each one's result (kind[k], text[k]; none when kind is
+ * NULL) recorded together with its message's others, and the message
+ * released.  With check, a message's round is then checked, which may
+ * end it: nothing after touches it (a message's items are next to each
+ * other).
  */
-static void release(struct sched *s, const struct jitem *it, size_t n, const char *err)
+static void settle(struct sched *s, const struct jitem *it, size_t n, const int *kind,
+		   const char *const *text, int check)
 {
 	struct str lines = STR_INIT;
 	for (size_t k = 0; k < n; k++) {
-		if (err)
-			result(it[k].m, it[k].i, 's', err, &lines);
-		if (k + 1 == n || it[k + 1].m != it[k].m) {
+		struct msg *m = it[k].m;
+		if (kind)
+			result(m, it[k].i, kind[k], text[k] ? text[k] : "", &lines);
+		m->running--;
+		if (k + 1 == n || it[k + 1].m != m) {
 			if (lines.len)
-				record(s, it[k].m, &lines);
+				record(s, m, &lines);
 			lines.len = 0;
+			if (check)
+				round_check(s, m);
 		}
-		it[k].m->running--;
 	}
 	str_free(&lines);
+}
+
+/*
+ * Items that no program will deliver: deferred with err, or without a
+ * result when their message is gone (err NULL).  The caller checks their
+ * rounds.
+ */
+static void release(struct sched *s, const struct jitem *it, size_t n, const char *err)
+{
+	int *kind = err ? xcalloc(n, sizeof *kind) : NULL;
+	const char **text = err ? xcalloc(n, sizeof *text) : NULL;
+	for (size_t k = 0; kind && k < n; k++) {
+		kind[k] = 's';
+		text[k] = err;
+	}
+	settle(s, it, n, kind, text, 0);
+	free(kind);
+	free(text);
 }
 
 /*
@@ -681,6 +705,13 @@ out:
 	str_free(&err);
 }
 
+/* room for a local recipient after nloc taken in this call: in the last batch, or for a new one */
+static int local_room(const struct sched *s, size_t nloc)
+{
+	size_t batch = s->c.local_batch;
+	return nloc % batch != 0 || room(s->nlocal + nloc / batch, s->unsynced_local, s->c.conc_local);
+}
+
 /*
  * Start what the concurrency limits allow, oldest message first: the
  * untried remote recipients of one domain together, local recipients up
@@ -696,14 +727,11 @@ out:
  */
 void start_jobs(struct sched *s)
 {
-	size_t *idx = NULL, cap = 0;
 	struct jitem *loc = NULL, *rem = NULL;
-	size_t nloc = 0, loccap = 0, batch = s->c.local_batch;
+	size_t nloc = 0, loccap = 0, remcap = 0, batch = s->c.local_batch;
 	for (struct msg *m = s->head, *next; m; m = next) {
 		next = m->next;
-		size_t batches = (nloc + batch - 1) / batch;
-		int local_open = nloc % batch != 0; /* the last batch has room */
-		int room_local = local_open || room(s->nlocal + batches, s->unsynced_local, s->c.conc_local);
+		int room_local = local_room(s, nloc);
 		int room_remote = room(s->nremote, s->unsynced_remote, s->c.conc_remote);
 		if (!(room_local && s->todo_local) && !(room_remote && s->todo_remote))
 			break;
@@ -713,9 +741,7 @@ void start_jobs(struct sched *s)
 			if (m->st.r[i].state != QR_PENDING || m->tried[i])
 				continue;
 			if (m->local[i]) {
-				batches = (nloc + batch - 1) / batch;
-				if (nloc % batch == 0 &&
-				    !room(s->nlocal + batches, s->unsynced_local, s->c.conc_local))
+				if (!local_room(s, nloc))
 					continue;
 				if (nloc == loccap) {
 					loccap = loccap ? loccap * 2 : 16;
@@ -735,16 +761,12 @@ void start_jobs(struct sched *s)
 				if (m->st.r[k].state != QR_PENDING || m->tried[k] ||
 				    strcasecmp(rcpt_domain(m->env.rcpt[k]), dom) != 0)
 					continue;
-				if (n == cap) {
-					cap = cap ? cap * 2 : 16;
-					idx = xreallocarray(idx, cap, sizeof *idx);
-					rem = xreallocarray(rem, cap, sizeof *rem);
+				if (n == remcap) {
+					remcap = remcap ? remcap * 2 : 16;
+					rem = xreallocarray(rem, remcap, sizeof *rem);
 				}
-				idx[n++] = k;
-			}
-			for (size_t k = 0; k < n; k++) {
-				take(s, m, idx[k], 1);
-				rem[k] = (struct jitem){ m, idx[k] };
+				take(s, m, k, 1);
+				rem[n++] = (struct jitem){ m, k };
 			}
 			job_start(s, 1, rem, n);
 		}
@@ -757,7 +779,6 @@ void start_jobs(struct sched *s)
 			round_check(s, loc[k].m);
 	free(loc);
 	free(rem);
-	free(idx);
 }
 
 /* load due messages while there is room among the active ones */
@@ -931,19 +952,7 @@ static void job_finish(struct sched *s, size_t k)
 		finish_reports(&j, &o);
 	else
 		finish_local(&j, &o);
-	/* each message's results recorded together; its round checked after (it may end) */
-	struct str lines = STR_INIT;
-	for (size_t i = 0; i < j.n; i++) {
-		struct msg *m = j.it[i].m;
-		result(m, j.it[i].i, o.kind[i], o.text[i] ? o.text[i] : "", &lines);
-		m->running--;
-		if (i + 1 == j.n || j.it[i + 1].m != m) {
-			record(s, m, &lines);
-			lines.len = 0;
-			round_check(s, m);
-		}
-	}
-	str_free(&lines);
+	settle(s, j.it, j.n, o.kind, o.text, 1);
 	str_free(&o.why);
 	free(o.kind);
 	free(o.text);
