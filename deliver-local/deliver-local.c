@@ -399,49 +399,71 @@ static int deliver_as(const struct job *j, const struct local_dest *d, struct st
 	}
 }
 
-static int deliver_one(const struct job *j, const struct local_dest *d, struct str *why)
+/*
+ * fork with a pipe back from the child: the parent gets its read end,
+ * the child (*pid 0) its write end; -1 with why set when either fails.
+ */
+static int fork_piped(pid_t *pid, struct str *why)
 {
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
-		return deliver_syserr(why, "unable to create a pipe");
+		return deliver_syserr(why, "unable to create a pipe"), -1;
 	fflush(stdout);
-	pid_t pid = fork();
-	if (pid < 0) {
+	*pid = fork();
+	if (*pid < 0) {
 		close(p[0]);
 		close(p[1]);
-		return deliver_syserr(why, "unable to fork");
+		return deliver_syserr(why, "unable to fork"), -1;
 	}
-	if (pid == 0) {
-		close(p[0]);
-		struct str w = STR_INIT;
-		int code = deliver_as(j, d, &w);
-		(void)fd_write_all(p[1], w.s ? w.s : "", w.len);
-		_exit(code);
-	}
-	close(p[1]);
-	char buf[2048];
-	size_t got = 0;
+	close(*pid == 0 ? p[0] : p[1]);
+	return *pid == 0 ? p[1] : p[0];
+}
+
+/* what the child writes on fd until it closes it (the first max octets kept), then its wait status */
+static int child_output(int fd, pid_t pid, size_t max, struct str *out)
+{
+	char buf[4096];
 	for (;;) {
-		ssize_t n = read(p[0], buf + got, sizeof buf - 1 - got);
-		if (n < 0 && errno == EINTR)
+		ssize_t r = read(fd, buf, sizeof buf);
+		if (r < 0 && errno == EINTR)
 			continue;
-		if (n <= 0 || (got += (size_t)n) == sizeof buf - 1)
+		if (r <= 0)
 			break;
+		if (out->len < max)
+			str_catb(out, buf, (size_t)r < max - out->len ? (size_t)r : max - out->len);
 	}
-	close(p[0]);
-	buf[got] = '\0';
+	close(fd);
 	int status = 0;
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
+	return status;
+}
+
+static int deliver_one(const struct job *j, const struct local_dest *d, struct str *why)
+{
+	pid_t pid;
+	int fd = fork_piped(&pid, why);
+	if (fd < 0)
+		return DELIVER_TEMP;
+	if (pid == 0) {
+		struct str w = STR_INIT;
+		int code = deliver_as(j, d, &w);
+		(void)fd_write_all(fd, w.s ? w.s : "", w.len);
+		_exit(code);
+	}
+	struct str out = STR_INIT;
+	int status = child_output(fd, pid, 2047, &out);
 	str_copys(why, "");
+	int code = DELIVER_TEMP;
 	if (WIFEXITED(status) && (WEXITSTATUS(status) == DELIVER_OK ||
 				  WEXITSTATUS(status) == DELIVER_PERM ||
-				  WEXITSTATUS(status) == DELIVER_TEMP) && got) {
-		str_cats(why, buf);
-		return WEXITSTATUS(status);
-	}
-	str_catf(why, "4.3.0 delivery process for %s failed (status %d)", d->target, status);
-	return DELIVER_TEMP;
+				  WEXITSTATUS(status) == DELIVER_TEMP) && out.len) {
+		str_cats(why, str_c(&out));
+		code = WEXITSTATUS(status);
+	} else
+		str_catf(why, "4.3.0 delivery process for %s failed (status %d)", d->target, status);
+	str_free(&out);
+	return code;
 }
 
 /*
@@ -666,35 +688,38 @@ static int same_account(const struct job *a, const struct job *b)
 	return ux == uy && gx == gy;
 }
 
-/* the jobs of one account (sel[0..n)), together; their reports appended to rep */
-static void deliver_group(struct job *jobs, const size_t *sel, size_t n, struct str *rep)
+/* the jobs of one account (sel[0..n)), together; results into code[sel[k]] and why[sel[k]] */
+static void deliver_group(struct job *jobs, const size_t *sel, size_t n, int *code,
+			  struct str *why)
 {
-	struct str why = STR_INIT;
+	/* maildir_deliver_batch's arrays are the group's own, in its order */
+	struct str fail = STR_INIT;
 	const char **dir = xcalloc(n, sizeof *dir);
 	const struct dmsg **msg = xcalloc(n, sizeof *msg);
-	int *code = xcalloc(n, sizeof *code);
-	struct str *whys = xcalloc(n, sizeof *whys);
-	int r = become(&jobs[sel[0]], &jobs[sel[0]].res.dest[0], &why);
+	int *gcode = xcalloc(n, sizeof *gcode);
+	struct str *gwhy = xcalloc(n, sizeof *gwhy);
+	int r = become(&jobs[sel[0]], &jobs[sel[0]].res.dest[0], &fail);
 	for (size_t k = 0; k < n; k++) {
 		dir[k] = jobs[sel[k]].res.dest[0].target;
 		msg[k] = &jobs[sel[k]].msg;
-		code[k] = DELIVER_TEMP;
+		gcode[k] = DELIVER_TEMP;
 		if (r < 0)
-			str_copyb(&whys[k], why.s, why.len);
+			str_copyb(&gwhy[k], fail.s, fail.len);
 	}
 	if (r == 0)
-		maildir_deliver_batch(dir, msg, n, code, whys);
+		maildir_deliver_batch(dir, msg, n, gcode, gwhy);
 	for (size_t k = 0; k < n; k++) {
 		const struct job *j = &jobs[sel[k]];
-		log_dest(j, &j->res.dest[0], code[k], str_c(&whys[k]));
-		report_cat(rep, code[k], str_c(&whys[k]));
-		str_free(&whys[k]);
+		log_dest(j, &j->res.dest[0], gcode[k], str_c(&gwhy[k]));
+		code[sel[k]] = gcode[k];
+		str_free(&why[sel[k]]);
+		why[sel[k]] = gwhy[k];
 	}
 	free(dir);
 	free(msg);
-	free(code);
-	free(whys);
-	str_free(&why);
+	free(gcode);
+	free(gwhy);
+	str_free(&fail);
 }
 
 /* reports in[0..len) for the jobs sel[0..n), into code[] and why[]; a missing one is a failure */
@@ -719,55 +744,30 @@ static void take_reports(const char *in, size_t len, const size_t *sel, size_t n
 
 /*
  * A child for the jobs sel[0..n): a group of one account (group) or one
- * job of any kind.  Its reports come back on the returned pipe; -1 when
- * it could not be started, with why set.
+ * job of any kind.  Its results come back as reports on the returned
+ * pipe; -1 when it could not be started, with failure set.
  */
-static int start_child(struct job *jobs, const size_t *sel, size_t n, int group, pid_t *pid,
-		       struct str *why)
+static int start_child(struct job *jobs, const size_t *sel, size_t n, int group, int *code,
+		       struct str *why, pid_t *pid, struct str *failure)
 {
-	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return deliver_syserr(why, "unable to create a pipe"), -1;
-	fflush(stdout);
-	*pid = fork();
-	if (*pid < 0) {
-		close(p[0]);
-		close(p[1]);
-		return deliver_syserr(why, "unable to fork"), -1;
-	}
-	if (*pid == 0) {
-		close(p[0]);
-		struct str w = STR_INIT, rep = STR_INIT;
-		if (group)
-			deliver_group(jobs, sel, n, &rep);
-		else {
-			int code = run_job(&jobs[sel[0]], &w);
-			report_cat(&rep, code, str_c(&w));
-		}
-		_exit(fd_write_all(p[1], rep.s, rep.len) < 0);
-	}
-	close(p[1]);
-	return p[0];
+	int fd = fork_piped(pid, failure);
+	if (fd < 0 || *pid > 0)
+		return fd;
+	if (group)
+		deliver_group(jobs, sel, n, code, why);
+	else
+		code[sel[0]] = run_job(&jobs[sel[0]], &why[sel[0]]);
+	struct str rep = STR_INIT;
+	for (size_t k = 0; k < n; k++)
+		report_cat(&rep, code[sel[k]], str_c(&why[sel[k]]));
+	_exit(fd_write_all(fd, rep.s, rep.len) < 0);
 }
 
 /* a child's reports for the jobs sel[0..n), read to its end, then the child reaped */
 static void collect(int fd, pid_t pid, const size_t *sel, size_t n, int *code, struct str *why)
 {
 	struct str in = STR_INIT;
-	char buf[4096];
-	for (;;) {
-		ssize_t r = read(fd, buf, sizeof buf);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		if (in.len < ((size_t)64 << 10) * n) /* a report is a line: far less */
-			str_catb(&in, buf, (size_t)r);
-	}
-	close(fd);
-	int status = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
+	int status = child_output(fd, pid, ((size_t)64 << 10) * n, &in); /* a report is a line: far less */
 	take_reports(str_c(&in), in.len, sel, n, status, code, why);
 	str_free(&in);
 }
@@ -861,7 +861,7 @@ static int batch(int argc, char **argv)
 			nown = m;
 		} else {
 			struct str w = STR_INIT;
-			int fd = start_child(jobs, sel + nsel, m, group, &pids[nch], &w);
+			int fd = start_child(jobs, sel + nsel, m, group, code, why, &pids[nch], &w);
 			if (fd >= 0) {
 				pipes[nch] = fd;
 				from[nch] = nsel;
@@ -875,12 +875,8 @@ static int batch(int argc, char **argv)
 		}
 		nsel += m;
 	}
-	if (nown) {
-		struct str rep = STR_INIT;
-		deliver_group(jobs, sel + own, nown, &rep);
-		take_reports(str_c(&rep), rep.len, sel + own, nown, 0, code, why);
-		str_free(&rep);
-	}
+	if (nown)
+		deliver_group(jobs, sel + own, nown, code, why);
 	for (size_t c = 0; c < nch; c++)
 		collect(pipes[c], pids[c], sel + from[c], cnt[c], code, why);
 	struct str out = STR_INIT;
