@@ -108,14 +108,14 @@ static void unique_name(struct str *name, size_t seq)
 	host_part(name);
 }
 
-static void fail_item(struct item *it, int code)
+/* a failed delivery's file in tmp/ removed, its fd closed first if still open */
+static void discard(struct item *it)
 {
-	*it->code = code;
 	if (it->fd >= 0) {
 		close(it->fd);
 		it->fd = -1;
-		unlinkat(it->tmpfd, it->name.s, 0);
 	}
+	unlinkat(it->tmpfd, it->name.s, 0);
 }
 
 /* pass 1: the maildir, a file in tmp/ with the message; write-back started when batched */
@@ -155,7 +155,7 @@ static void write_item(struct item *all, size_t i, size_t n)
 	}
 	if (copy_message(it->fd, it->m, &it->size) < 0) {
 		*it->code = deliver_syserr(it->why, "unable to write %stmp/%s", it->dir, it->name.s);
-		fail_item(it, DELIVER_TEMP);
+		discard(it);
 		return;
 	}
 	/*
@@ -176,7 +176,7 @@ static void commit_item(struct item *all, size_t i)
 		return;
 	if (fsync(it->fd) < 0) {
 		*it->code = deliver_syserr(it->why, "unable to write %stmp/%s", it->dir, it->name.s);
-		fail_item(it, DELIVER_TEMP);
+		discard(it);
 		return;
 	}
 	/*
@@ -189,7 +189,7 @@ static void commit_item(struct item *all, size_t i)
 	it->fd = -1;
 	if (close(fd) < 0) {
 		*it->code = deliver_syserr(it->why, "unable to write %stmp/%s", it->dir, it->name.s);
-		unlinkat(it->tmpfd, it->name.s, 0);
+		discard(it);
 		return;
 	}
 	struct str newname = STR_INIT;
@@ -214,7 +214,7 @@ static void commit_item(struct item *all, size_t i)
 	if (!moved) {
 		*it->code = deliver_syserr(it->why, "unable to move %stmp/%s into new/", it->dir,
 					   it->name.s);
-		unlinkat(it->tmpfd, it->name.s, 0);
+		discard(it);
 		return;
 	}
 	it->moved = 1;
