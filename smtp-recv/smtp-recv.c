@@ -54,6 +54,7 @@
 #include "date.h"
 #include "die.h"
 #include "envelope.h"
+#include "envset.h"
 #include "local.h"
 #include "log.h"
 #include "policy_client.h"
@@ -86,6 +87,7 @@ struct mode {
 
 struct conn {
 	struct bio in, out;
+	struct envset vars; /* what the programs started here are told (export) */
 	struct limits lim;
 	struct mode mode;
 	struct str me;
@@ -428,16 +430,10 @@ static void find_addresses(struct conn *c)
 		str_copys(&c->remote_host, host);
 }
 
-/*
- * The queue program's view of the connection: doc/environment.md.
- * unsetenv first, since setenv replaces only the first of a name that an
- * environment built by hand may hold twice.
- */
-static void export(const char *name, const char *value)
+/* The queue program's view of the connection: doc/environment.md. */
+static void export(struct conn *c, const char *name, const char *value)
 {
-	unsetenv(name);
-	if (value && *value && setenv(name, value, 1) < 0)
-		die_sys(EXIT_SYS, "unable to set %s", name);
+	envset_put(&c->vars, name, value);
 }
 
 /*
@@ -453,11 +449,11 @@ static void protocol(const struct conn *c, struct str *out)
 		str_catc(out, 'A');
 }
 
-static void export_protocol(const struct conn *c)
+static void export_protocol(struct conn *c)
 {
 	struct str p = STR_INIT;
 	protocol(c, &p);
-	export("PROTOCOL", p.s);
+	export(c, "PROTOCOL", p.s);
 	str_free(&p);
 }
 
@@ -585,12 +581,12 @@ static void greet(struct conn *c, const char *arg, int esmtp)
 	if (no) {
 		c->helo.len = 0;
 		c->esmtp = 0;
-		export("HELO", NULL);
+		export(c, "HELO", NULL);
 		reply_error(c, "%s", no);
 		return;
 	}
 	str_copyb(&c->helo_action, str_c(&c->policy_action), c->policy_action.len);
-	export("HELO", c->helo.s);
+	export(c, "HELO", c->helo.s);
 	export_protocol(c);
 	log_line("event=helo remote=%s helo=%s protocol=%s", c->remote_ip, c->helo.s, getenv("PROTOCOL"));
 	if (esmtp == 2) {
@@ -905,10 +901,10 @@ static int message_start(struct conn *c, int bdat)
 		reply(c, "451 4.3.0 Configuration unreadable, try again later");
 		return -1;
 	}
-	export("QUEUE_ID", c->id);
+	export(c, "QUEUE_ID", c->id);
 	export_protocol(c); /* SMTPUTF8 is per message */
 	/* a held message: queue-inject commits it to quarantine/NAME, never to new/ */
-	export("QUEUE_QUARANTINE", c->msg_fx.hold.len ? c->msg_fx.hold.s : NULL);
+	export(c, "QUEUE_QUARANTINE", c->msg_fx.hold.len ? c->msg_fx.hold.s : NULL);
 	int r = chain_start(&c->chain, argv, (int)c->lim.queue_timeout * 1000);
 	if (r < 0)
 		log_line("event=reject id=%s reason=\"unable to run %s: %s\"", c->id, argv[0], strerror(errno));
@@ -1300,8 +1296,8 @@ static int tls_handshake(struct conn *c)
 		return -1;
 	}
 	tlsio_attach(c->tls, &c->in, &c->out);
-	export("TLS_VERSION", tlsio_version(c->tls));
-	export("TLS_CIPHER", tlsio_cipher(c->tls));
+	export(c, "TLS_VERSION", tlsio_version(c->tls));
+	export(c, "TLS_CIPHER", tlsio_cipher(c->tls));
 	log_line("event=tls result=ok version=%s cipher=%s dropped=%zu", tlsio_version(c->tls),
 		 tlsio_cipher(c->tls), dropped);
 	str_free(&err);
@@ -1315,9 +1311,9 @@ static void session_reset(struct conn *c)
 	c->esmtp = 0;
 	c->helo.len = 0;
 	c->auth_user.len = 0;
-	export("HELO", NULL);
-	export("PROTOCOL", NULL);
-	export("AUTH_USER", NULL);
+	export(c, "HELO", NULL);
+	export(c, "PROTOCOL", NULL);
+	export(c, "AUTH_USER", NULL);
 }
 
 /*
@@ -1356,10 +1352,10 @@ static const char *const handover_vars[] = { "SMTP_RECV_STARTTLS", "SMTP_RECV_PE
 					     "SMTP_RECV_CONNECT_ACTION", "SMTP_RECV_HELO_ACTION" };
 
 /* the hand-over variables gone: never passed on to the queue program or a retry */
-static void handover_forget(void)
+static void handover_forget(struct conn *c)
 {
 	for (size_t i = 0; i < sizeof handover_vars / sizeof handover_vars[0]; i++)
-		export(handover_vars[i], NULL);
+		export(c, handover_vars[i], NULL);
 }
 
 /* smtp-recv-tls is installed beside smtp-recv: the directory of /proc/self/exe */
@@ -1418,16 +1414,16 @@ static void tls_handover(struct conn *c)
 	struct str state = STR_INIT;
 	str_catf(&state, "%s %d %lu %lu %lu %lu %s", c->instance, c->esmtp, c->errors, c->auth_failures,
 		 c->messages, c->rcpts, v.s);
-	export("SMTP_RECV_STARTTLS", state.s);
+	export(c, "SMTP_RECV_STARTTLS", state.s);
 	str_copyb(&v, "", 0);
 	base64_encode(bio_peek(&c->in), bio_buffered(&c->in), &v);
-	export("SMTP_RECV_PENDING", str_c(&v));
-	export("SMTP_RECV_CONNECT_ACTION", str_c(&c->conn_action));
-	export("SMTP_RECV_HELO_ACTION", str_c(&c->helo_action));
+	export(c, "SMTP_RECV_PENDING", str_c(&v));
+	export(c, "SMTP_RECV_CONNECT_ACTION", str_c(&c->conn_action));
+	export(c, "SMTP_RECV_HELO_ACTION", str_c(&c->helo_action));
 	flush(c); /* replies to what came before STARTTLS */
 	exec_tls_image(c, "-S", &why);
 	(void)policy_client_inherit(&c->policy, 0, NULL);
-	handover_forget();
+	handover_forget(c);
 	log_line("event=tls result=unavailable reason=\"%s\"", why.s);
 	str_free(&state);
 	str_free(&v);
@@ -1456,7 +1452,7 @@ static void cmd_starttls(struct conn *c, const char *arg)
 	 */
 	transaction_reset(c);
 	c->auth_user.len = 0;
-	export("AUTH_USER", NULL);
+	export(c, "AUTH_USER", NULL);
 	if (!tlsio_available()) {
 		tls_handover(c);
 		reply_error(c, "454 4.7.0 TLS not available due to temporary reason");
@@ -1702,7 +1698,7 @@ static void cmd_auth(struct conn *c, const char *arg)
 			if (r == CHECKPW_OK) {
 				str_copyb(&c->auth_user, user.s, user.len);
 				c->auth_mech = mech;
-				export("AUTH_USER", c->auth_user.s);
+				export(c, "AUTH_USER", c->auth_user.s);
 				log_line("event=auth mechanism=%s user=%s result=ok", mech, u);
 				reply(c, "235 2.7.0 Authentication successful");
 			} else if (r == CHECKPW_BAD) {
@@ -1865,31 +1861,32 @@ int main(int argc, char **argv)
 	}
 	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
 		die_sys(EXIT_SYS, "unable to ignore SIGPIPE");
+	envset_init(&c->vars);
 	read_config(c);
 	bio_init(&c->in, 0, 65536, (int)c->lim.timeout * 1000);
 	bio_init(&c->out, 1, 16384, (int)c->lim.timeout * 1000);
 	struct str policy_spec = STR_INIT;
 	if (c->mode.handover)
 		handover_take(c, &policy_spec);
-	handover_forget();
+	handover_forget(c);
 	find_addresses(c);
 	c->relay = getenv("RELAYCLIENT") != NULL;
-	export("REMOTE_IP", c->remote_ip);
-	export("REMOTE_PORT", c->remote_port);
-	export("REMOTE_HOST", c->remote_host.len ? c->remote_host.s : NULL);
-	export("LOCAL_IP", c->local_ip);
-	export("LOCAL_PORT", c->local_port);
-	export("HELO", NULL);
-	export("PROTOCOL", NULL);
-	export("QUEUE_ID", NULL);
+	export(c, "REMOTE_IP", c->remote_ip);
+	export(c, "REMOTE_PORT", c->remote_port);
+	export(c, "REMOTE_HOST", c->remote_host.len ? c->remote_host.s : NULL);
+	export(c, "LOCAL_IP", c->local_ip);
+	export(c, "LOCAL_PORT", c->local_port);
+	export(c, "HELO", NULL);
+	export(c, "PROTOCOL", NULL);
+	export(c, "QUEUE_ID", NULL);
 	/* reserved in doc/environment.md for TLS, AUTH and SPF: never inherited */
-	export("TLS_VERSION", NULL);
-	export("TLS_CIPHER", NULL);
-	export("AUTH_USER", NULL);
-	export("SPF_RESULT", NULL);
-	export("QUEUE_QUARANTINE", NULL);
+	export(c, "TLS_VERSION", NULL);
+	export(c, "TLS_CIPHER", NULL);
+	export(c, "AUTH_USER", NULL);
+	export(c, "SPF_RESULT", NULL);
+	export(c, "QUEUE_QUARANTINE", NULL);
 	if (c->esmtp) { /* handed over with the greeting done */
-		export("HELO", c->helo.s);
+		export(c, "HELO", c->helo.s);
 		export_protocol(c);
 	}
 	struct str why = STR_INIT;
