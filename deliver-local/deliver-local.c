@@ -64,6 +64,11 @@
 #define HEADER_MAX (1u << 20) /* scanned for Delivered-To; more is not a header */
 #define OUTPUT_MAX 1000       /* kept of a command's output */
 
+struct owner {
+	uid_t uid;
+	gid_t gid;
+};
+
 struct job {
 	const char *sender, *rcpt;
 	struct str lrcpt;         /* lowercased recipient */
@@ -157,18 +162,18 @@ static int become_owner(const struct job *j, struct str *why)
 	return 0;
 }
 
-/* who the mail owner is (see the top comment), while still root */
-static void find_owner(struct job *j)
+/* who the mail owner is (see the top comment), while still root: once a run, for every job */
+static void find_owner(struct owner *o)
 {
-	j->owner_uid = getuid();
-	j->owner_gid = getgid();
-	if (geteuid() != 0 || j->owner_uid != 0)
+	o->uid = getuid();
+	o->gid = getgid();
+	if (geteuid() != 0 || o->uid != 0)
 		return;
 	struct str q = STR_INIT;
 	struct stat st;
 	if (queue_dir(&q) == 0 && stat(q.s, &st) == 0) {
-		j->owner_uid = st.st_uid;
-		j->owner_gid = st.st_gid;
+		o->uid = st.st_uid;
+		o->gid = st.st_gid;
 	}
 	str_free(&q);
 }
@@ -590,11 +595,13 @@ static void log_dest(const struct job *j, const struct local_dest *d, int r, con
 
 /*
  * Everything before the first mailbox is touched: the message, the loop
- * check, the recipient's destinations, the mail owner.  DELIVER_OK when
- * the job is ready, else its final result with why set.
+ * check, the recipient's destinations, the mail owner (the caller's
+ * find_owner).  DELIVER_OK when the job is ready, else its final result
+ * with why set.
  */
 static int prepare(struct job *j, int fd, const char *sender, const char *rcpt,
-		   const struct conf_list *limits, const struct conf_list *locals, struct str *why)
+		   const struct conf_list *limits, const struct conf_list *locals, const struct owner *owner,
+		   struct str *why)
 {
 	j->sender = sender;
 	j->rcpt = rcpt;
@@ -629,7 +636,8 @@ static int prepare(struct job *j, int fd, const char *sender, const char *rcpt,
 		str_copys(why, j->res.why.s);
 		return code == LOCAL_TEMP ? DELIVER_TEMP : DELIVER_PERM;
 	}
-	find_owner(j);
+	j->owner_uid = owner->uid;
+	j->owner_gid = owner->gid;
 	str_catf(&j->prefix, "Return-Path: <%s>\nDelivered-To: %s\n", j->sender, j->lrcpt.s);
 	j->msg.prefix = j->prefix.s;
 	j->msg.prefixlen = j->prefix.len;
@@ -822,6 +830,8 @@ static int batch(int argc, char **argv)
 	struct conf_list limits = CONF_LIST_INIT, locals = CONF_LIST_INIT;
 	const char *bad = conf_list_read("limits", &limits) < 0 ? "4.3.0 unable to read limits"
 			  : conf_list_read("locals", &locals) < 0 ? "4.3.0 unable to read locals" : NULL;
+	struct owner owner;
+	find_owner(&owner);
 	for (size_t k = 0; k < n; k++) {
 		if (code[k] != DELIVER_OK)
 			continue;
@@ -830,7 +840,7 @@ static int batch(int argc, char **argv)
 			str_copys(&why[k], bad);
 		} else
 			code[k] = prepare(&jobs[k], fdof[k], argv[3 * k + 1], argv[3 * k + 2], &limits,
-					  &locals, &why[k]);
+					  &locals, &owner, &why[k]);
 	}
 	conf_list_free(&limits);
 	conf_list_free(&locals);
@@ -932,10 +942,12 @@ int main(int argc, char **argv)
 		finish(DELIVER_TEMP, "4.3.0 unable to read limits");
 	if (conf_list_read("locals", &locals) < 0)
 		finish(DELIVER_TEMP, "4.3.0 unable to read locals");
+	struct owner owner;
+	find_owner(&owner);
 	struct job j;
 	memset(&j, 0, sizeof j);
 	struct str why = STR_INIT;
-	int r = prepare(&j, 0, argv[1], argv[2], &limits, &locals, &why);
+	int r = prepare(&j, 0, argv[1], argv[2], &limits, &locals, &owner, &why);
 	conf_list_free(&limits);
 	conf_list_free(&locals);
 	if (r == DELIVER_OK)
