@@ -163,10 +163,12 @@ int qstate_append(int fd, struct qstate *st, const struct str *lines)
 
 void qstate_clean_text(struct str *out, const char *text, size_t len, size_t max)
 {
-	size_t start = out->len;
-	for (size_t i = 0; i < len && out->len - start < max; i++) {
-		unsigned char c = (unsigned char)text[i];
-		str_catc(out, (c < 0x20 || c == 0x7f) ? ' ' : (char)c);
+	size_t start = out->len, n = len < max ? len : max;
+	str_catb(out, text, n); /* at once, then cleaned in place: every result passes here */
+	for (size_t i = start; i < start + n; i++) {
+		unsigned char c = (unsigned char)out->s[i];
+		if (c < 0x20 || c == 0x7f)
+			out->s[i] = ' ';
 	}
 	/* trailing blanks from a CRLF or LF add nothing */
 	while (out->len > start && out->s[out->len - 1] == ' ')

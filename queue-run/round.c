@@ -333,8 +333,11 @@ static void compact(struct sched *s, struct msg *m)
 
 static void log_text(struct str *out, const char *t)
 {
-	for (; t && *t; t++)
-		str_catc(out, *t == '"' ? '\'' : *t);
+	size_t start = out->len;
+	str_cats(out, t ? t : "");
+	for (char *c = out->s + start; *c; c++)
+		if (*c == '"')
+			*c = '\'';
 }
 
 static const char *rcpt_domain(const char *rcpt)
@@ -388,7 +391,13 @@ static void round_end(struct sched *s, struct msg *m)
 	struct str lines = STR_INIT;
 	struct str p = STR_INIT;
 	qpath(s, &p, "msg", id);
-	int present = access(p.s, F_OK) == 0 || errno != ENOENT;
+	/*
+	 * The usual end, every recipient done with and no bounce owed, asks
+	 * the unlink below whether the file is still there; only the others
+	 * ask first.
+	 */
+	int finished = !m->gone && !qstate_pending(&m->st) && !qstate_owed(&m->st);
+	int present = finished || access(p.s, F_OK) == 0 || errno != ENOENT;
 	if (m->gone || !present) {
 		str_free(&p);
 		if (present) {
@@ -442,6 +451,8 @@ static void round_end(struct sched *s, struct msg *m)
 				 (long long)(t - m->arrival), m->st.attempts + 1);
 		} else if (errno != ENOENT)
 			warn_sys("unable to remove %s", p.s);
+		else
+			log_line("event=vanished id=%s", id); /* deleted or held meanwhile, as above */
 		str_free(&p);
 		str_free(&lines);
 		msg_forget(s, m, 0);
