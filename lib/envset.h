@@ -4,12 +4,12 @@
  *
  * smtp-recv tells its queue program, policy program and checkpassword
  * program about the connection through the environment
- * (doc/environment.md), and sets or clears some fifteen names per
- * connection.  libc's unsetenv and setenv each walk the whole environment
- * comparing every entry, and setenv walks it again; an envset keeps its
- * own array, made once from environ, and installs it as environ, so
- * getenv, execv and posix_spawn see every change, and a change is one
- * walk.
+ * (doc/environment.md): seventeen names set or cleared per connection,
+ * some again per message.  libc's unsetenv and setenv each walk the whole
+ * environment comparing every entry, and setenv walks it again; an envset
+ * keeps its own array, made once from environ, and installs it as
+ * environ, so getenv, execv and posix_spawn see every change, and a
+ * change is one walk.
  */
 #ifndef SLUICE_ENVSET_H
 #define SLUICE_ENVSET_H
