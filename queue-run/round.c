@@ -538,8 +538,14 @@ static int output_file(void)
 	return fd;
 }
 
-/* recipient i of m goes into a job being put together: tried, and running */
-static void take(struct sched *s, struct msg *m, size_t i, int remote)
+/* the items of the jobs start_jobs puts together */
+struct items {
+	struct jitem *v;
+	size_t n, cap;
+};
+
+/* recipient i of m goes into a job being put together (to): tried, and running */
+static void take(struct sched *s, struct msg *m, size_t i, int remote, struct items *to)
 {
 	if (!m->tried[i]) {
 		--*(remote ? &m->todo_remote : &m->todo_local);
@@ -547,6 +553,11 @@ static void take(struct sched *s, struct msg *m, size_t i, int remote)
 	}
 	m->tried[i] = 1;
 	m->running++;
+	if (to->n == to->cap) {
+		to->cap = to->cap ? to->cap * 2 : 16;
+		to->v = xreallocarray(to->v, to->cap, sizeof *to->v);
+	}
+	to->v[to->n++] = (struct jitem){ m, i };
 }
 
 /*
@@ -738,11 +749,11 @@ static int local_room(const struct sched *s, size_t nloc)
  */
 void start_jobs(struct sched *s)
 {
-	struct jitem *loc = NULL, *rem = NULL;
-	size_t nloc = 0, loccap = 0, remcap = 0, batch = s->c.local_batch;
+	struct items loc = { NULL, 0, 0 }, rem = { NULL, 0, 0 };
+	size_t batch = s->c.local_batch;
 	for (struct msg *m = s->head, *next; m; m = next) {
 		next = m->next;
-		int room_local = local_room(s, nloc);
+		int room_local = local_room(s, loc.n);
 		int room_remote = room(s->nremote, s->unsynced_remote, s->c.conc_remote);
 		if (!(room_local && s->todo_local) && !(room_remote && s->todo_remote))
 			break;
@@ -752,14 +763,8 @@ void start_jobs(struct sched *s)
 			if (m->st.r[i].state != QR_PENDING || m->tried[i])
 				continue;
 			if (m->local[i]) {
-				if (!local_room(s, nloc))
-					continue;
-				if (nloc == loccap) {
-					loccap = loccap ? loccap * 2 : 16;
-					loc = xreallocarray(loc, loccap, sizeof *loc);
-				}
-				take(s, m, i, 0);
-				loc[nloc++] = (struct jitem){ m, i };
+				if (local_room(s, loc.n))
+					take(s, m, i, 0, &loc);
 				continue;
 			}
 			const char *dom = rcpt_domain(m->env.rcpt[i]);
@@ -767,29 +772,22 @@ void start_jobs(struct sched *s)
 			    domain_running(s, dom) >= s->c.conc_domain)
 				continue;
 			/* every untried recipient in this domain, up to the per-call limit */
-			size_t n = 0;
-			for (size_t k = i; k < m->env.nrcpt && n < s->c.remote_rcpts; k++) {
-				if (m->st.r[k].state != QR_PENDING || m->tried[k] ||
-				    strcasecmp(rcpt_domain(m->env.rcpt[k]), dom) != 0)
-					continue;
-				if (n == remcap) {
-					remcap = remcap ? remcap * 2 : 16;
-					rem = xreallocarray(rem, remcap, sizeof *rem);
-				}
-				take(s, m, k, 1);
-				rem[n++] = (struct jitem){ m, k };
-			}
-			job_start(s, 1, rem, n);
+			rem.n = 0;
+			for (size_t k = i; k < m->env.nrcpt && rem.n < s->c.remote_rcpts; k++)
+				if (m->st.r[k].state == QR_PENDING && !m->tried[k] &&
+				    strcasecmp(rcpt_domain(m->env.rcpt[k]), dom) == 0)
+					take(s, m, k, 1, &rem);
+			job_start(s, 1, rem.v, rem.n);
 		}
 		round_check(s, m);
 	}
-	for (size_t k = 0; k < nloc; k += batch)
-		job_start(s, 0, loc + k, nloc - k < batch ? nloc - k : batch);
-	for (size_t k = 0; k < nloc; k++)
-		if (k + 1 == nloc || loc[k + 1].m != loc[k].m)
-			round_check(s, loc[k].m);
-	free(loc);
-	free(rem);
+	for (size_t k = 0; k < loc.n; k += batch)
+		job_start(s, 0, loc.v + k, loc.n - k < batch ? loc.n - k : batch);
+	for (size_t k = 0; k < loc.n; k++)
+		if (k + 1 == loc.n || loc.v[k + 1].m != loc.v[k].m)
+			round_check(s, loc.v[k].m);
+	free(loc.v);
+	free(rem.v);
 }
 
 /* load due messages while there is room among the active ones */
