@@ -3,6 +3,7 @@
  * (qmail-remote(8) contract, DESIGN.md section 3).
  *
  *   deliver-remote DOMAIN SENDER RECIPIENT... < message
+ *   deliver-remote -b DOMAIN FD ID SENDER COUNT RECIPIENT... [FD ID ...]...
  *
  * The message is on fd 0 (seekable, LF line endings).  On stdout, for each
  * recipient in argv order, r (accepted), h (permanent failure) or s
@@ -21,6 +22,15 @@
  * become r, s and h, with the server's text kept verbatim.  When no server
  * could be reached the recipients get h only if every address refused us
  * permanently (5xx greetings, hosts that do not exist), otherwise s.
+ *
+ * -b (sluice's own, for queue-run): several messages to DOMAIN in one
+ * call, message k on its own fd, each reported as the one-message form
+ * would, in argv order.  A connection that delivered one message is kept
+ * for the next (RSET, then the next transaction), as Postfix caches its
+ * connections; when the server turns it down, that message goes the
+ * usual way, from the MX lookup on.  Why: a process start costs as much
+ * as the SMTP conversation here, and a TLS handshake more (bench/README.md,
+ * "Round 10").
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -49,6 +59,7 @@
 #include "tlsio.h"
 
 #define ADDR_MAX 256
+#define BATCH_MAX 32 /* messages in one -b call */
 
 enum policy { TLS_NONE, TLS_MAY, TLS_ENCRYPT, TLS_VERIFY };
 static const char *const policy_name[] = { "none", "may", "encrypt", "verify" };
@@ -74,6 +85,7 @@ struct timeouts {
 
 struct job {
 	const char *domain, *sender, *id;
+	int fd;               /* the message */
 	struct rcpt *rcpt;
 	size_t nrcpt;
 	struct route route;
@@ -92,6 +104,7 @@ struct job {
 struct session {
 	struct job *j;
 	const char *host;
+	char *host_own;       /* host, when the session outlives its job (kept for the next) */
 	char ip[46];
 	unsigned port;
 	int fd;
@@ -348,11 +361,11 @@ static void scan_message(struct job *j)
 	int in_header = 1, bol = 1;
 	unsigned long long bytes = 0, lfs = 0;
 	char last = '\n';
-	j->msg_start = lseek(0, 0, SEEK_CUR);
+	j->msg_start = lseek(j->fd, 0, SEEK_CUR);
 	if (j->msg_start < 0)
 		die_sys(EXIT_SYS, "unable to seek in the message");
 	for (;;) {
-		ssize_t n = read(0, buf, sizeof buf);
+		ssize_t n = read(j->fd, buf, sizeof buf);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -603,13 +616,13 @@ static int put_body(struct session *s)
 	struct job *j = s->j;
 	char buf[65536];
 	int bol = 1, cr = 0;
-	if (lseek(0, j->msg_start, SEEK_SET) < 0) {
+	if (lseek(j->fd, j->msg_start, SEEK_SET) < 0) {
 		str_copys(&s->why, "4.3.0 unable to rewind the message");
 		return S_LOCAL;
 	}
 	s->out.timeout_ms = j->to.data_block;
 	for (;;) {
-		ssize_t n = read(0, buf, sizeof buf);
+		ssize_t n = read(j->fd, buf, sizeof buf);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -808,8 +821,59 @@ out:
 	return result;
 }
 
-/* one connection to one address */
-static int session(struct job *j, const char *host, const struct dns_ip *ip, int no_tls)
+/* the end of a session: a polite QUIT where the connection allows one */
+static void session_end(struct session *s)
+{
+	if (s->fd >= 0) {
+		if (s->code > 0 && !s->tls_failed) {
+			/* the answer does not matter, the reason stays */
+			struct str keep = s->why;
+			memset(&s->why, 0, sizeof s->why);
+			bio_drop(&s->in);
+			bio_puts(&s->out, "QUIT\r\n");
+			if (send_flush(s, 5000) == 0)
+				get_reply(s, 5000, "QUIT");
+			str_free(&s->why);
+			s->why = keep;
+		}
+		if (s->tls)
+			tlsio_close(s->tls, 2000);
+		close(s->fd);
+		s->fd = -1;
+		bio_free(&s->in);
+		bio_free(&s->out);
+	}
+}
+
+static void session_free(struct session *s)
+{
+	str_free(&s->reply);
+	str_free(&s->lines);
+	str_free(&s->why);
+	free(s->host_own);
+}
+
+/* the log line of one attempt; a failure's reason becomes the job's last error */
+static void log_attempt(struct job *j, struct session *s, int result, int reused)
+{
+	const char *res = result == S_DONE ? "done" : result == S_LOCAL ? "local-error" : "next";
+	for (size_t i = 0; i < s->why.len; i++)
+		if (s->why.s[i] == '"')
+			s->why.s[i] = '\'';
+	log_line("event=attempt id=%s domain=%s mx=%s ip=%s port=%u tls=%s cipher=%s result=%s connection=%s "
+		 "reason=\"%s\"",
+		 j->id, j->domain, s->host, s->ip, s->port, s->tls_version[0] ? s->tls_version : "none",
+		 s->tls_cipher[0] ? s->tls_cipher : "-", res, reused ? "reused" : "new", s->why.len ? s->why.s : "");
+	if (result != S_DONE)
+		str_copyb(&j->last_err, s->why.s ? s->why.s : "", s->why.len);
+}
+
+/*
+ * One connection to one address.  With keep (and *keep NULL), a session
+ * that ended its transaction in good order is left open in *keep for the
+ * next message rather than closed.
+ */
+static int session(struct job *j, const char *host, const struct dns_ip *ip, int no_tls, struct session **keep)
 {
 	struct session s;
 	memset(&s, 0, sizeof s);
@@ -858,39 +922,48 @@ static int session(struct job *j, const char *host, const struct dns_ip *ip, int
 	if (j->route.auth_user.len && (result = authenticate(&s)) != S_DONE)
 		goto quit;
 	result = transaction(&s);
-quit:
-	if (s.fd >= 0) {
-		if (s.code > 0 && !s.tls_failed) {
-			/* a polite end; the answer does not matter, the reason stays */
-			struct str keep = s.why;
-			memset(&s.why, 0, sizeof s.why);
-			bio_drop(&s.in);
-			bio_puts(&s.out, "QUIT\r\n");
-			if (send_flush(&s, 5000) == 0)
-				get_reply(&s, 5000, "QUIT");
-			str_free(&s.why);
-			s.why = keep;
-		}
-		if (s.tls)
-			tlsio_close(s.tls, 2000);
-		close(s.fd);
-		bio_free(&s.in);
-		bio_free(&s.out);
+	if (keep && !*keep && result == S_DONE && s.code > 0 && s.code != 421 && !s.tls_failed) {
+		log_attempt(j, &s, result, 0);
+		s.host = s.host_own = xstrdup(host);
+		*keep = xmalloc(sizeof s);
+		**keep = s;
+		return result;
 	}
-log:;
-	const char *res = result == S_DONE ? "done" : result == S_LOCAL ? "local-error" : "next";
-	for (size_t i = 0; i < s.why.len; i++)
-		if (s.why.s[i] == '"')
-			s.why.s[i] = '\'';
-	log_line("event=attempt id=%s domain=%s mx=%s ip=%s port=%u tls=%s cipher=%s result=%s reason=\"%s\"",
-		 j->id, j->domain, host, s.ip, s.port, s.tls_version[0] ? s.tls_version : "none",
-		 s.tls_cipher[0] ? s.tls_cipher : "-", res, s.why.len ? s.why.s : "");
-	if (result != S_DONE)
-		str_copyb(&j->last_err, s.why.s ? s.why.s : "", s.why.len);
-	str_free(&s.reply);
-	str_free(&s.lines);
-	str_free(&s.why);
+quit:
+	session_end(&s);
+log:
+	log_attempt(j, &s, result, 0);
+	session_free(&s);
 	return result;
+}
+
+/*
+ * The next message on the connection an earlier one left open (*cache):
+ * RSET, then its transaction.  The connection stays for the one after
+ * when the transaction ended in good order; otherwise it is closed, and
+ * recipients the server left undecided go the usual way (deliver).
+ */
+static void reuse(struct job *j, struct session **cache)
+{
+	struct session *s = *cache;
+	s->j = j;
+	str_truncate(&s->why, 0);
+	int result = S_NEXT;
+	int c = command(s, "RSET", "RSET");
+	if (c >= 200 && c < 300)
+		result = transaction(s);
+	else if (c > 0)
+		why(s, "refused RSET: %s", s->reply.s);
+	if (result == S_LOCAL)
+		fail_pending(j, 's', s->why.s);
+	/* a refused RSET is no attempt at this message: only the log says why */
+	log_attempt(j, s, result, 1);
+	if (result == S_DONE && s->code > 0 && s->code != 421)
+		return;
+	session_end(s);
+	session_free(s);
+	free(s);
+	*cache = NULL;
 }
 
 /* ---- where to ---- */
@@ -904,7 +977,7 @@ static int pending(const struct job *j)
 }
 
 /* try each address of host; 1 once nothing is pending any more */
-static int try_host(struct job *j, struct dns **d, const char *host, size_t *tried)
+static int try_host(struct job *j, struct dns **d, const char *host, size_t *tried, struct session **keep)
 {
 	struct dns_ips ips = DNS_IPS_INIT;
 	struct dns_ip lit;
@@ -935,9 +1008,9 @@ static int try_host(struct job *j, struct dns **d, const char *host, size_t *tri
 		if (*tried >= j->max_addresses)
 			break;
 		(*tried)++;
-		int s = session(j, host, &ips.ip[i], 0);
+		int s = session(j, host, &ips.ip[i], 0, keep);
 		if (s == S_RETRY_PLAIN) /* RFC 7435: a broken TLS is no reason to stop */
-			s = session(j, host, &ips.ip[i], 1);
+			s = session(j, host, &ips.ip[i], 1, keep);
 		if (s == S_NEXT || s == S_RETRY_PLAIN)
 			j->temp_seen = 1;
 		if (s == S_LOCAL)
@@ -947,20 +1020,21 @@ static int try_host(struct job *j, struct dns **d, const char *host, size_t *tri
 	return !pending(j);
 }
 
-static void deliver(struct job *j)
+/* every pending recipient of j, from the route or the MX lookup on; keep as for session() */
+static void deliver(struct job *j, struct session **keep)
 {
 	struct dns *d = NULL;
 	struct str err = STR_INIT;
 	size_t tried = 0;
 	if (j->route.host.len) {
-		try_host(j, &d, j->route.host.s, &tried);
+		try_host(j, &d, j->route.host.s, &tried, keep);
 	} else if (j->domain[0] == '[') {
 		/* an address literal: that host, no DNS (RFC 5321 5.1) */
 		size_t n = strlen(j->domain);
 		char *ip = xstrndup(j->domain + 1, n - 2);
 		if (!strncasecmp(ip, "IPv6:", 5))
 			memmove(ip, ip + 5, strlen(ip + 5) + 1);
-		try_host(j, &d, ip, &tried);
+		try_host(j, &d, ip, &tried, keep);
 		free(ip);
 	} else if (!(d = dns_open(&j->limits, &err))) {
 		str_copyb(&j->last_err, err.s, err.len);
@@ -980,7 +1054,7 @@ static void deliver(struct job *j)
 			j->temp_seen = r == DNS_TEMP;
 		}
 		for (size_t i = 0; r == DNS_OK && i < mx.n; i++)
-			if (try_host(j, &d, mx.mx[i].host, &tried))
+			if (try_host(j, &d, mx.mx[i].host, &tried, keep))
 				break;
 		dns_mxs_free(&mx);
 	}
@@ -1112,56 +1186,125 @@ static int check_config(void)
 	return bad ? EXIT_SYS : 0;
 }
 
+/*
+ * One message: its checks, the delivery (on the connection the one before
+ * left in *cache, when there is one; keep says whether one may be left
+ * for the next), the reports.
+ */
+static void run_job(struct job *j, struct session **cache, int keep)
+{
+	struct str domain = STR_INIT, err = STR_INIT;
+	str_copys(&domain, j->domain);
+	str_lower(&domain);
+	j->domain = domain.s;
+	int utf8_domain = needs_utf8(j->domain);
+	int ok_domain = j->domain[0] == '[' ? addr_valid_literal(j->domain, domain.len)
+					    : addr_valid_domain(j->domain, domain.len, 0);
+	for (size_t i = 0; i < j->nrcpt; i++) {
+		if (!valid_addr(j->rcpt[i].addr))
+			set_status(&j->rcpt[i], 'h', "5.1.3 invalid recipient address");
+		else if (needs_utf8(j->rcpt[i].addr))
+			j->need_utf8 = 1;
+	}
+	j->need_utf8 |= needs_utf8(j->sender);
+	scan_message(j);
+
+	if (!valid_addr(j->sender))
+		fail_pending(j, 'h', "5.1.7 invalid sender address");
+	else if (utf8_domain)
+		fail_pending(j, 'h', "5.1.2 non-ASCII domain names (IDNA) are not supported");
+	else if (!ok_domain)
+		fail_pending(j, 'h', "5.1.2 invalid domain name");
+	else if (setup(j, &err) < 0) {
+		log_line("event=fail id=%s domain=%s reason=\"%s\"", j->id, j->domain, err.s);
+		fail_pending(j, 's', err.s);
+	}
+	if (pending(j) && *cache)
+		reuse(j, cache);
+	if (pending(j))
+		deliver(j, keep ? cache : NULL);
+	write_reports(j);
+	job_free(j);
+	str_free(&domain);
+	str_free(&err);
+}
+
+/* a number in argv: 0, or -1 when it is not one within [min, max] */
+static int arg_num(const char *s, unsigned long min, unsigned long max, unsigned long *v)
+{
+	char *end;
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	*v = strtoul(s, &end, 10);
+	return errno || *end || *v < min || *v > max ? -1 : 0;
+}
+
+/*
+ * -b DOMAIN FD ID SENDER COUNT RECIPIENT... [FD ID SENDER COUNT RECIPIENT...]...
+ * Every message's arguments are checked before any is delivered: a
+ * malformed call delivers nothing (exit 100).
+ */
+static int batch(int argc, char **argv)
+{
+	struct job jobs[BATCH_MAX];
+	size_t n = 0;
+	int a = 3;
+	if (argc < 8)
+		die(EXIT_USAGE, "usage: deliver-remote -b DOMAIN FD ID SENDER COUNT RECIPIENT... [FD ID ...]...");
+	while (a < argc) {
+		unsigned long fd, count;
+		if (n == BATCH_MAX || argc - a < 5 || arg_num(argv[a], 0, 1023, &fd) < 0 || fd == 1 || fd == 2 ||
+		    (strcmp(argv[a + 1], "-") && !qid_valid(argv[a + 1])) ||
+		    arg_num(argv[a + 3], 1, (unsigned long)(argc - a - 4), &count) < 0)
+			die(EXIT_USAGE, "usage: deliver-remote -b DOMAIN FD ID SENDER COUNT RECIPIENT... [FD ID ...]...");
+		struct job *j = &jobs[n++];
+		memset(j, 0, sizeof *j);
+		j->domain = argv[2];
+		j->fd = (int)fd;
+		j->id = argv[a + 1];
+		j->sender = argv[a + 2];
+		j->nrcpt = count;
+		j->rcpt = xcalloc(count, sizeof *j->rcpt);
+		for (size_t i = 0; i < count; i++)
+			j->rcpt[i].addr = argv[a + 4 + (int)i];
+		a += 4 + (int)count;
+	}
+	struct session *cache = NULL;
+	for (size_t k = 0; k < n; k++)
+		run_job(&jobs[k], &cache, k + 1 < n);
+	if (cache) {
+		session_end(cache);
+		session_free(cache);
+		free(cache);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 2 && !strcmp(argv[1], "-n"))
 		return check_config();
+	signal(SIGPIPE, SIG_IGN);
+	if (argc >= 2 && !strcmp(argv[1], "-b"))
+		return batch(argc, argv);
 	if (argc < 4) {
 		fprintf(stderr, "usage: deliver-remote DOMAIN SENDER RECIPIENT... < message\n");
+		fprintf(stderr, "       deliver-remote -b DOMAIN FD ID SENDER COUNT RECIPIENT... [FD ID ...]...\n");
 		fprintf(stderr, "       deliver-remote -n\n");
 		return EXIT_USAGE;
 	}
-	signal(SIGPIPE, SIG_IGN);
 	struct job j;
 	memset(&j, 0, sizeof j);
-	struct str domain = STR_INIT, err = STR_INIT;
-	str_copys(&domain, argv[1]);
-	str_lower(&domain);
-	j.domain = domain.s;
+	j.domain = argv[1];
 	j.sender = argv[2];
 	j.nrcpt = (size_t)(argc - 3);
 	j.rcpt = xcalloc(j.nrcpt, sizeof *j.rcpt);
+	for (size_t i = 0; i < j.nrcpt; i++)
+		j.rcpt[i].addr = argv[3 + i];
 	const char *id = getenv("QUEUE_ID");
 	j.id = id && qid_valid(id) ? id : "-";
-
-	int utf8_domain = needs_utf8(j.domain);
-	int ok_domain = j.domain[0] == '[' ? addr_valid_literal(j.domain, domain.len)
-					   : addr_valid_domain(j.domain, domain.len, 0);
-	for (size_t i = 0; i < j.nrcpt; i++) {
-		j.rcpt[i].addr = argv[3 + i];
-		if (!valid_addr(j.rcpt[i].addr))
-			set_status(&j.rcpt[i], 'h', "5.1.3 invalid recipient address");
-		else if (needs_utf8(j.rcpt[i].addr))
-			j.need_utf8 = 1;
-	}
-	j.need_utf8 |= needs_utf8(j.sender);
-	scan_message(&j);
-
-	if (!valid_addr(j.sender))
-		fail_pending(&j, 'h', "5.1.7 invalid sender address");
-	else if (utf8_domain)
-		fail_pending(&j, 'h', "5.1.2 non-ASCII domain names (IDNA) are not supported");
-	else if (!ok_domain)
-		fail_pending(&j, 'h', "5.1.2 invalid domain name");
-	else if (setup(&j, &err) < 0) {
-		log_line("event=fail id=%s domain=%s reason=\"%s\"", j.id, j.domain, err.s);
-		fail_pending(&j, 's', err.s);
-	}
-	if (pending(&j))
-		deliver(&j);
-	write_reports(&j);
-	job_free(&j);
-	str_free(&domain);
-	str_free(&err);
+	struct session *cache = NULL;
+	run_job(&j, &cache, 0);
 	return 0;
 }

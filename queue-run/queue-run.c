@@ -127,8 +127,9 @@ static int cfg_load(struct cfg *c, int *bad)
 	*bad += conf_limit(&lim, "remote-recipients", 100, &n.remote_rcpts) < 0;
 	*bad += conf_limit(&lim, "active-messages", 10000, &n.max_active) < 0;
 	*bad += conf_limit(&lim, "shutdown-timeout", 60, &n.shutdown_timeout) < 0;
-	unsigned long long batch;
+	unsigned long long batch, rbatch;
 	*bad += conf_limit(&lim, "local-batch", ULLONG_MAX, &batch) < 0; /* MAX: not set */
+	*bad += conf_limit(&lim, "remote-batch", ULLONG_MAX, &rbatch) < 0;
 	conf_list_free(&lim);
 	if (!n.conc_local)
 		n.conc_local = 1;
@@ -154,9 +155,9 @@ static int cfg_load(struct cfg *c, int *bad)
 		host[sizeof host - 1] = '\0';
 		str_copys(&n.me, host);
 	}
-	int own_mda = 0;
+	int own_mda = 0, own_remote = 0;
 	n.local_argv = command("local-delivery", "deliver-local", &own_mda);
-	n.remote_argv = command("remote-delivery", "deliver-remote", NULL);
+	n.remote_argv = command("remote-delivery", "deliver-remote", &own_remote);
 	if (!n.local_argv || !n.remote_argv)
 		goto fail;
 	/*
@@ -168,6 +169,10 @@ static int cfg_load(struct cfg *c, int *bad)
 	if (batch == ULLONG_MAX)
 		batch = own_mda ? 16 : 1;
 	n.local_batch = batch < 1 ? 1 : batch > LOCAL_BATCH_MAX ? LOCAL_BATCH_MAX : (size_t)batch;
+	/* the same for messages per remote delivery program (deliver-remote -b) */
+	if (rbatch == ULLONG_MAX)
+		rbatch = own_remote ? 16 : 1;
+	n.remote_batch = rbatch < 1 ? 1 : rbatch > REMOTE_BATCH_MAX ? REMOTE_BATCH_MAX : (size_t)rbatch;
 	r = conf_line("bounce-to", &n.bounce_to);
 	if (r < 0)
 		goto fail;

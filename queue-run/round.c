@@ -606,44 +606,62 @@ static void release(struct sched *s, const struct jitem *it, size_t n, const cha
 }
 
 /*
+ * How many items from it[k] one message report covers, the "unit": one
+ * recipient in deliver-local -b, one message's in deliver-remote -b,
+ * every item otherwise.  Each unit of a batched job has its own fd.
+ */
+static size_t unit_len(const struct jitem *it, size_t n, size_t k, int remote, int batched)
+{
+	if (!batched)
+		return n - k;
+	if (!remote)
+		return 1;
+	size_t u = 1;
+	while (k + u < n && it[k + u].m == it[k].m)
+		u++;
+	return u;
+}
+
+/*
  * Start one delivery program for the taken items it[0..n): remote, the
- * recipients of one message and domain (deliver-remote DOMAIN SENDER
- * RCPT..., the message on fd 0); local, one recipient (deliver-local
- * SENDER RCPT, the message on fd 0) or several of any messages
- * (deliver-local -b FD SENDER RCPT ..., message k on fd 3 + k).  Items
- * whose message has vanished are dropped; when nothing can run, the rest
- * are deferred (release).
+ * recipients of one domain in one message (deliver-remote DOMAIN SENDER
+ * RCPT..., the message on fd 0) or in several (deliver-remote -b DOMAIN
+ * FD ID SENDER COUNT RCPT ..., message k on fd 3 + k); local, one
+ * recipient (deliver-local SENDER RCPT, the message on fd 0) or several
+ * of any messages (deliver-local -b FD SENDER RCPT ..., recipient k's
+ * message on fd 3 + k).  Items whose message has vanished are dropped;
+ * when nothing can run, the rest are deferred (release).
  */
 static void job_start(struct sched *s, int remote, const struct jitem *in, size_t n)
 {
-	int batched = !remote && n > 1;
-	size_t nfd = batched ? n : 1;
+	int batched = remote ? unit_len(in, n, 0, 1, 1) < n : n > 1;
 	struct jitem *it = xcalloc(n, sizeof *it);
+	size_t *ulen = xcalloc(n, sizeof *ulen); /* the units that stay */
 	struct child_fd map[CHILD_MAP_MAX];
-	size_t live = 0, nmap = 0;
+	size_t live = 0, nmap = 0, nu = 0;
 	struct str err = STR_INIT;
-	/* the queue files (one, unless batched): an item whose message is gone leaves the job */
-	for (size_t k = 0; k < n; k++) {
+	/* the queue files, one per unit: a unit whose message is gone leaves the job */
+	for (size_t k = 0, u; k < n; k += u) {
+		u = unit_len(in, n, k, remote, batched);
 		struct msg *m = in[k].m;
-		int open = k < nfd && !err.len;
-		int fd = open && !m->gone ? open_msg(s, m->e->id) : -1;
-		if (open && fd < 0 && (m->gone || errno == ENOENT)) {
+		int fd = !err.len && !m->gone ? open_msg(s, m->e->id) : -1;
+		if (!err.len && fd < 0 && (m->gone || errno == ENOENT)) {
 			m->gone = 1;
-			release(s, &in[k], batched ? 1 : n, NULL);
-			if (!batched)
-				break;
+			release(s, &in[k], u, NULL);
 			continue;
 		}
-		if (open && fd < 0)
+		if (!err.len && fd < 0)
 			str_catf(&err, "unable to open the queue file: %s", strerror(errno));
-		else if (open && lseek(fd, m->body, SEEK_SET) < 0)
+		else if (fd >= 0 && lseek(fd, m->body, SEEK_SET) < 0)
 			str_catf(&err, "unable to prepare the delivery: %s", strerror(errno));
 		if (fd >= 0)
-			map[nmap++] = (struct child_fd){ fd, batched ? 3 + (int)live : 0 };
-		it[live++] = in[k];
+			map[nmap++] = (struct child_fd){ fd, batched ? 3 + (int)nu : 0 };
+		ulen[nu++] = u;
+		for (size_t x = 0; x < u; x++)
+			it[live++] = in[k + x];
 	}
 	char **argv = NULL, *domain = NULL;
-	char (*fdname)[12] = NULL;
+	char (*num)[12] = NULL;
 	int p[2] = { -1, -1 }, mem = -1;
 	pid_t pid = -1;
 	if (!live)
@@ -652,27 +670,38 @@ static void job_start(struct sched *s, int remote, const struct jitem *in, size_
 	size_t nc = 0, a = 0;
 	while (cmd[nc])
 		nc++;
-	argv = xreallocarray(NULL, nc + 3 * live + 4, sizeof *argv);
+	argv = xreallocarray(NULL, nc + live + 4 * nu + 4, sizeof *argv);
 	for (size_t k = 0; k < nc; k++)
 		argv[a++] = cmd[k];
 	struct msg *m0 = it[0].m;
+	if (remote) {
+		domain = xstrdup(rcpt_domain(m0->env.rcpt[it[0].i]));
+		for (char *c = domain; *c; c++)
+			if (*c >= 'A' && *c <= 'Z')
+				*c = (char)(*c - 'A' + 'a');
+	}
 	if (batched) {
-		fdname = xcalloc(live, sizeof *fdname);
+		num = xcalloc(2 * nu, sizeof *num);
 		argv[a++] = "-b";
-		for (size_t k = 0; k < live; k++) {
-			snprintf(fdname[k], sizeof fdname[k], "%d", 3 + (int)k); /* k < LOCAL_BATCH_MAX */
-			argv[a++] = fdname[k];
-			argv[a++] = it[k].m->env.sender;
-			argv[a++] = it[k].m->env.rcpt[it[k].i];
+		if (remote)
+			argv[a++] = domain;
+		for (size_t k = 0, x = 0; k < nu; x += ulen[k++]) {
+			struct msg *m = it[x].m;
+			snprintf(num[2 * k], sizeof num[0], "%d", 3 + (int)k); /* k < the batch limits */
+			argv[a++] = num[2 * k];
+			if (remote)
+				argv[a++] = m->e->id;
+			argv[a++] = m->env.sender;
+			if (remote) {
+				snprintf(num[2 * k + 1], sizeof num[0], "%zu", ulen[k]);
+				argv[a++] = num[2 * k + 1];
+			}
+			for (size_t y = x; y < x + ulen[k]; y++)
+				argv[a++] = m->env.rcpt[it[y].i];
 		}
 	} else {
-		if (remote) {
-			domain = xstrdup(rcpt_domain(m0->env.rcpt[it[0].i]));
-			for (char *c = domain; *c; c++)
-				if (*c >= 'A' && *c <= 'Z')
-					*c = (char)(*c - 'A' + 'a');
+		if (remote)
 			argv[a++] = domain;
-		}
 		argv[a++] = m0->env.sender;
 		for (size_t k = 0; k < live; k++)
 			argv[a++] = m0->env.rcpt[it[k].i];
@@ -721,7 +750,8 @@ out:
 		if (map[k].to != 1)
 			close(map[k].from);
 	free(it);
-	free(fdname);
+	free(ulen);
+	free(num);
 	free(domain);
 	free(argv);
 	str_free(&err);
@@ -734,27 +764,75 @@ static int local_room(const struct sched *s, size_t nloc)
 	return nloc % batch != 0 || room(s->nlocal + nloc / batch, s->unsynced_local, s->c.conc_local);
 }
 
+/* remote items start_jobs puts together for one domain, of up to remote-batch messages */
+struct rbatch {
+	const char *domain; /* in the first message's envelope, which stays while its items run */
+	struct items it;
+	size_t nmsg;
+};
+
+struct rbatches {
+	struct rbatch *v;
+	size_t n, cap, nfull;
+};
+
+/*
+ * The batch a message's recipients in domain dom join: an open one of
+ * that domain, or a new one where the limits leave room; NULL when they
+ * must wait.  nb batches are already being put together in this call.
+ */
+static struct rbatch *rbatch_for(struct sched *s, struct rbatches *b, const char *dom)
+{
+	size_t same = 0;
+	for (size_t k = 0; k < b->n; k++)
+		if (strcasecmp(b->v[k].domain, dom) == 0) {
+			if (b->v[k].nmsg < s->c.remote_batch)
+				return &b->v[k];
+			same++;
+		}
+	if (!room(s->nremote + b->n, s->unsynced_remote, s->c.conc_remote) ||
+	    domain_running(s, dom) + same >= s->c.conc_domain)
+		return NULL;
+	if (b->n == b->cap) {
+		b->cap = b->cap ? b->cap * 2 : 8;
+		b->v = xreallocarray(b->v, b->cap, sizeof *b->v);
+	}
+	b->v[b->n] = (struct rbatch){ dom, { NULL, 0, 0 }, 0 };
+	return &b->v[b->n++];
+}
+
+/* room for more remote recipients in this call: a new job, or an open batch */
+static int remote_room(const struct sched *s, const struct rbatches *b)
+{
+	return b->nfull < b->n || room(s->nremote + b->n, s->unsynced_remote, s->c.conc_remote);
+}
+
 /*
  * Start what the concurrency limits allow, oldest message first: the
- * untried remote recipients of one domain together, local recipients up
- * to local-batch to a program (a batch holds one slot of
- * concurrency-local).  Called after every event, so it stops as soon as
- * no free slot has work for it and passes over the messages that have
- * none: with thousands of active messages, walking them all each time
- * cost more than the rest of a delivery's work in this process
- * (bench/README.md, "Results").  Local jobs start after the walk, which
- * may have put a message's recipients into two of them: a message's
+ * untried remote recipients of one message and domain together, up to
+ * remote-batch such messages of one domain to a program, local
+ * recipients up to local-batch to a program (a batch holds one slot of
+ * concurrency-local or -remote).  Called after every event, so it stops
+ * as soon as no free slot has work for it and passes over the messages
+ * that have none: with thousands of active messages, walking them all
+ * each time cost more than the rest of a delivery's work in this process
+ * (bench/README.md, "Results").  Jobs start after the walk, which may
+ * have put a message's recipients into several of them: a message's
  * round is checked only once no job of this call can still fail to start
  * and release it.
  */
 void start_jobs(struct sched *s)
 {
-	struct items loc = { NULL, 0, 0 }, rem = { NULL, 0, 0 };
+	struct items loc = { NULL, 0, 0 };
+	struct rbatches rb = { NULL, 0, 0, 0 };
+	struct msg **touched = NULL; /* the messages with items taken, each once */
+	size_t ntouched = 0, tcap = 0;
 	size_t batch = s->c.local_batch;
 	for (struct msg *m = s->head, *next; m; m = next) {
 		next = m->next;
+		size_t running = m->running;
 		int room_local = local_room(s, loc.n);
-		int room_remote = room(s->nremote, s->unsynced_remote, s->c.conc_remote);
+		int room_remote = remote_room(s, &rb);
 		if (!(room_local && s->todo_local) && !(room_remote && s->todo_remote))
 			break;
 		if (m->gone || !((room_local && m->todo_local) || (room_remote && m->todo_remote)))
@@ -768,26 +846,41 @@ void start_jobs(struct sched *s)
 				continue;
 			}
 			const char *dom = rcpt_domain(m->env.rcpt[i]);
-			if (!room(s->nremote, s->unsynced_remote, s->c.conc_remote) ||
-			    domain_running(s, dom) >= s->c.conc_domain)
+			struct rbatch *b = remote_room(s, &rb) ? rbatch_for(s, &rb, dom) : NULL;
+			if (!b)
 				continue;
 			/* every untried recipient in this domain, up to the per-call limit */
-			rem.n = 0;
-			for (size_t k = i; k < m->env.nrcpt && rem.n < s->c.remote_rcpts; k++)
+			size_t taken = 0;
+			for (size_t k = i; k < m->env.nrcpt && taken < s->c.remote_rcpts; k++)
 				if (m->st.r[k].state == QR_PENDING && !m->tried[k] &&
-				    strcasecmp(rcpt_domain(m->env.rcpt[k]), dom) == 0)
-					take(s, m, k, 1, &rem);
-			job_start(s, 1, rem.v, rem.n);
+				    strcasecmp(rcpt_domain(m->env.rcpt[k]), dom) == 0) {
+					take(s, m, k, 1, &b->it);
+					taken++;
+				}
+			if (++b->nmsg == s->c.remote_batch)
+				rb.nfull++;
 		}
-		round_check(s, m);
+		if (m->running == running) {
+			round_check(s, m);
+			continue;
+		}
+		if (ntouched == tcap) {
+			tcap = tcap ? tcap * 2 : 16;
+			touched = xreallocarray(touched, tcap, sizeof *touched);
+		}
+		touched[ntouched++] = m;
 	}
+	for (size_t k = 0; k < rb.n; k++)
+		job_start(s, 1, rb.v[k].it.v, rb.v[k].it.n);
 	for (size_t k = 0; k < loc.n; k += batch)
 		job_start(s, 0, loc.v + k, loc.n - k < batch ? loc.n - k : batch);
-	for (size_t k = 0; k < loc.n; k++)
-		if (k + 1 == loc.n || loc.v[k + 1].m != loc.v[k].m)
-			round_check(s, loc.v[k].m);
+	for (size_t k = 0; k < ntouched; k++)
+		round_check(s, touched[k]);
+	for (size_t k = 0; k < rb.n; k++)
+		free(rb.v[k].it.v);
+	free(touched);
 	free(loc.v);
-	free(rem.v);
+	free(rb.v);
 }
 
 /* load due messages while there is room among the active ones */
@@ -883,61 +976,68 @@ static void finish_local(struct job *j, struct outcome *o)
 /*
  * Reports r/h/s + text + NUL, one per recipient (deliver-remote's, and
  * deliver-local -b's), then for deliver-remote K/D/Z + text + NUL for the
- * message.  An accepted recipient counts only when the message was (K);
- * with Z it is deferred, with D it failed.  Recipients without a report
- * share the message's fate, or are deferred.  deliver-local -b has no
- * message report: each recipient's own report is its result.
+ * message; with deliver-remote -b, so for each message in turn.  An
+ * accepted recipient counts only when the message was (K); with Z it is
+ * deferred, with D it failed.  Recipients without a report share the
+ * message's fate, or are deferred.  deliver-local -b has no message
+ * report: each recipient's own report is its result.
  */
 static void finish_reports(struct job *j, struct outcome *o)
 {
 	const char *p = j->buf.s ? j->buf.s : "", *end = p + j->buf.len;
 	const char **rep = xcalloc(j->n, sizeof *rep);
-	size_t nrep = 0;
-	const char *msgrep = j->batched ? "K" : NULL;
-	while (p < end) {
-		const char *z = memchr(p, '\0', (size_t)(end - p));
-		if (!z)
-			break;
-		if (nrep < j->n && *p && strchr("rhs", *p))
-			rep[nrep++] = p;
-		else if (!j->batched && *p && strchr("KDZ", *p)) {
-			msgrep = p;
-			break;
-		} else
-			break;
-		p = z + 1;
-	}
 	int code = child_exit_code(j->status);
 	if (j->killed)
 		str_catf(&o->why, "delivery timed out after %lld seconds", (long long)(now() - j->start));
-	else if (j->batched)
+	else if (!j->remote)
 		str_catf(&o->why, "local delivery program gave no report (exit %d)", code);
-	else if (!msgrep)
+	else
 		str_catf(&o->why, "remote delivery program gave no message report (exit %d)", code);
-	for (size_t k = 0; k < j->n; k++) {
-		const char *r = k < nrep ? rep[k] : NULL;
-		int kind;
-		const char *text;
-		if (!msgrep || j->killed) {
-			kind = r && *r == 'h' && !j->killed ? 'h' : 's';
-			text = kind == 'h' ? r + 1 : o->why.s;
-		} else if (r && *r == 'h') {
-			kind = 'h';
-			text = r + 1;
-		} else if (r && *r == 's') {
-			kind = 's';
-			text = r + 1;
-		} else if (*msgrep == 'K') {
-			kind = r ? 'r' : 's';
-			text = r ? r + 1 : j->batched ? o->why.s : "no report for this recipient";
-			if (r && !r[1] && !j->batched)
-				text = msgrep + 1;
-		} else {
-			kind = *msgrep == 'D' ? 'h' : 's';
-			text = msgrep + 1;
+	for (size_t k = 0, u; k < j->n; k += u) {
+		u = unit_len(j->it, j->n, k, j->remote, j->batched);
+		size_t nrep = 0;
+		const char *msgrep = j->remote ? NULL : "K";
+		while (p < end && (j->remote || nrep < u)) {
+			const char *z = memchr(p, '\0', (size_t)(end - p));
+			if (!z || !*p)
+				p = end;
+			else if (nrep < u && strchr("rhs", *p))
+				rep[nrep++] = p;
+			else if (j->remote && strchr("KDZ", *p))
+				msgrep = p;
+			else
+				p = end; /* not the contract: nothing after it is believed */
+			if (p == end)
+				break;
+			p = z + 1;
+			if (msgrep && j->remote)
+				break;
 		}
-		o->kind[k] = kind;
-		o->text[k] = text;
+		for (size_t x = 0; x < u; x++) {
+			const char *r = x < nrep ? rep[x] : NULL;
+			int kind;
+			const char *text;
+			if (!msgrep || j->killed) {
+				kind = r && *r == 'h' && !j->killed ? 'h' : 's';
+				text = kind == 'h' ? r + 1 : o->why.s;
+			} else if (r && *r == 'h') {
+				kind = 'h';
+				text = r + 1;
+			} else if (r && *r == 's') {
+				kind = 's';
+				text = r + 1;
+			} else if (*msgrep == 'K') {
+				kind = r ? 'r' : 's';
+				text = r ? r + 1 : !j->remote ? o->why.s : "no report for this recipient";
+				if (r && !r[1] && j->remote)
+					text = msgrep + 1;
+			} else {
+				kind = *msgrep == 'D' ? 'h' : 's';
+				text = msgrep + 1;
+			}
+			o->kind[k + x] = kind;
+			o->text[k + x] = text;
+		}
 	}
 	free(rep);
 }

@@ -23,6 +23,7 @@
 #define OUT_MAX (64u << 10) /* delivery program output kept */
 #define OUT_CAP (1u << 20)  /* what a delivery program may write to its memory file */
 #define LOCAL_BATCH_MAX 32  /* local-batch's ceiling: each recipient is an fd (CHILD_MAP_MAX) */
+#define REMOTE_BATCH_MAX 32 /* remote-batch's: each message is an fd; deliver-remote -b's own limit */
 
 struct cfg {
 	char **local_argv, **remote_argv;
@@ -31,6 +32,7 @@ struct cfg {
 	unsigned long long conc_local, conc_remote, conc_domain, retry_min, retry_max, lifetime,
 		delay_warning, timeout, remote_rcpts, max_active, shutdown_timeout;
 	size_t local_batch; /* recipients per local delivery program (deliver-local -b) */
+	size_t remote_batch; /* messages per remote delivery program (deliver-remote -b) */
 };
 
 struct msg;
@@ -69,9 +71,10 @@ struct jitem {
 };
 
 /*
- * A delivery program run.  A remote job's recipients are of one message
- * (and domain); a local job's may be of several messages (local-batch),
- * the items of each message next to each other.
+ * A delivery program run.  A remote job's recipients are of one domain
+ * and one message, or of several (remote-batch); a local job's may be of
+ * several messages (local-batch); the items of each message are next to
+ * each other.
  */
 struct job {
 	pid_t pid;
@@ -81,7 +84,7 @@ struct job {
 	struct str buf;
 	time_t start, deadline;
 	int remote;
-	int batched;     /* deliver-local -b: a report per recipient, as deliver-remote's */
+	int batched;     /* -b: deliver-local's, a report per recipient; deliver-remote's, a message's reports each */
 	char *domain;
 	struct jitem *it;
 	size_t n;

@@ -144,7 +144,7 @@ rec() {
 	deliver example.test a@sender.test bob@example.test
 	t="mx2.example.test[127.0.0.3] said: 250 2.0.0 ok queued"
 	reports "r$t" "K$t"
-	grep -q 'mx=mx1.example.test ip=127.0.0.2 .*result=next reason=.*Connection refused' "$T/log"
+	grep -q 'mx=mx1.example.test ip=127.0.0.2 .*result=next connection=new reason=.*Connection refused' "$T/log"
 	grep -q 'mx=mx2.example.test ip=127.0.0.3 .*result=done' "$T/log"
 }
 
@@ -426,7 +426,7 @@ while True: s.recv(4096)'
 	grep -q '^<BROKEN TLS>' "$T/mx1.rec"
 	[ "$(grep -c '^EHLO' "$T/mx1.rec")" = 2 ]
 	[ "$(grep -c '^STARTTLS' "$T/mx1.rec")" = 1 ]
-	grep -q 'result=next reason=.*TLS handshake failed' "$T/log"
+	grep -q 'result=next connection=new reason=.*TLS handshake failed' "$T/log"
 }
 
 @test "TLS: data after the STARTTLS reply (command injection) ends the session" {
@@ -518,4 +518,95 @@ while True: s.recv(4096)'
 	[ "${lines[0]}" = "rmx1.example.test[127.0.0.7] said: 250 2.0.0 received over TLS" ]
 	printf 'From: a@sender.test\r\nSubject: test\r\n\r\nhello\r\n' | cmp - "$T/dump"
 	grep -q 'prog=tls-server .*event=tls version=TLSv1.[23] cipher=' "$BATS_TEST_TMPDIR/bg.log"
+}
+
+# batch ARG...: deliver-remote -b ARG... with $T/m3, $T/m4, $T/m5 on fds 3, 4, 5;
+# its exit status in $status
+batch() {
+	run bash -o pipefail -c 'deliver-remote -b "$@" 3<"$0/m3" 4<"$0/m4" 5<"$0/m5" 2>"$0/log" | tr "\0" "\n"' "$T" "$@"
+	echo "$output"
+	cat "$T/log"
+	! grep -q 'Sanitizer\|runtime error' "$T/log" || false
+}
+
+batch_msgs() {
+	for i in 3 4 5; do printf 'From: a@sender.test\nSubject: m%s\n\nbody %s\n' "$i" "$i" >"$T/m$i"; done
+}
+
+# the three messages to bob, carol and dave, one each
+batch_three() {
+	batch example.test 3 - a@sender.test 1 bob@example.test 4 - b@sender.test 1 carol@example.test \
+		5 - c@sender.test 1 dave@example.test
+}
+
+@test "-b: three messages, one connection: RSET between them, each message reported in turn" {
+	std_zone
+	batch_msgs
+	peer 127.0.0.2 25 mx1 --rcpt 'no@example.test=550 5.1.1 no such user'
+	batch example.test 3 1795372591.125686.0030125 a@sender.test 2 bob@example.test no@example.test \
+		4 - b@sender.test 1 no@example.test 5 - c@sender.test 1 carol@example.test
+	[ "$status" -eq 0 ]
+	reports "rmx1.example.test[127.0.0.2] said: 250 2.0.0 ok queued" \
+		"hmx1.example.test[127.0.0.2] said: 550 5.1.1 no such user" \
+		"Kmx1.example.test[127.0.0.2] said: 250 2.0.0 ok queued" \
+		"hmx1.example.test[127.0.0.2] said: 550 5.1.1 no such user" \
+		"Dmx1.example.test[127.0.0.2] said: 550 5.1.1 no such user" \
+		"rmx1.example.test[127.0.0.2] said: 250 2.0.0 ok queued" \
+		"Kmx1.example.test[127.0.0.2] said: 250 2.0.0 ok queued"
+	# one connection; the second message's transaction ended at its RCPT, so RSET before each
+	[ "$(grep -c '^EHLO' "$T/mx1.rec")" = 1 ]
+	[ "$(grep -c '^RSET' "$T/mx1.rec")" = 2 ]
+	[ "$(grep -c '^MAIL FROM' "$T/mx1.rec")" = 3 ]
+	[ "$(grep -c '^QUIT' "$T/mx1.rec")" = 1 ]
+	grep -q '^Subject: m3' "$T/mx1.rec"
+	grep -q '^Subject: m5' "$T/mx1.rec"
+	! grep -q '^Subject: m4' "$T/mx1.rec" || false
+	# the log names each message by its id
+	grep -q 'event=attempt id=1795372591.125686.0030125 .*result=done connection=new' "$T/log"
+	[ "$(grep -c 'event=attempt id=- .*result=done connection=reused' "$T/log")" = 2 ]
+}
+
+@test "-b: over STARTTLS with verification: one handshake carries the three messages" {
+	std_zone
+	batch_msgs
+	peer 127.0.0.2 25 mx1 --tls "$CERTS/mx1.crt" "$CERTS/mx1.key"
+	echo "$CERTS/ca.crt" >"$CONF/tls-ca-file"
+	echo "example.test mx1.example.test tls=verify" >"$CONF/routes"
+	batch_three
+	[ "$status" -eq 0 ]
+	[ "$(grep -c '^r' <<<"$output")" = 3 ]
+	[ "$(grep -c '^<TLS>' "$T/mx1.rec")" = 1 ]
+	[ "$(grep -c '^Subject: m' "$T/mx1.rec")" = 3 ]
+	[ "$(grep -c 'tls=TLSv1.[23] cipher=[A-Z0-9_-]* result=done connection=reused' "$T/log")" = 2 ]
+}
+
+@test "-b: a server that drops the connection after a message: the next one goes on a new connection" {
+	std_zone
+	batch_msgs
+	peer 127.0.0.2 25 mx1 --messages-per-connection 1
+	batch_three
+	[ "$status" -eq 0 ]
+	[ "$(grep -c '^r' <<<"$output")" = 3 ]
+	[ "$(grep -c '^K' <<<"$output")" = 3 ]
+	[ "$(grep -c '^EHLO' "$T/mx1.rec")" = 3 ]
+	[ "$(grep -c '^Subject: m' "$T/mx1.rec")" = 3 ]
+	[ "$(grep -c 'connection=reused reason=.*connection closed after RSET' "$T/log")" = 2 ]
+}
+
+@test "-b: a malformed call delivers nothing and exits 100" {
+	std_zone
+	batch_msgs
+	peer 127.0.0.2 25 mx1
+	# a count beyond the arguments, fd 1, a bad id, nothing after the domain
+	batch example.test 3 - a@sender.test 2 bob@example.test
+	[ "$status" -eq 100 ]
+	batch example.test 1 - a@sender.test 1 bob@example.test
+	[ "$status" -eq 100 ]
+	batch example.test 3 not-an-id a@sender.test 1 bob@example.test
+	[ "$status" -eq 100 ]
+	batch example.test 3 - a@sender.test 0
+	[ "$status" -eq 100 ]
+	run deliver-remote -b example.test
+	[ "$status" -eq 100 ]
+	[ ! -e "$T/mx1.rec" ]
 }

@@ -153,3 +153,51 @@ dl_runs() { grep -o 'prog=deliver-local pid=[0-9]*' <<<"$output" | sort -u | wc 
 	[ "$(find "$MAIL/alice/new" -type f | wc -l)" = 1 ]
 	grep -q '^Final-Recipient: rfc822; perm@remote.test' "$MAIL"/alice/new/*
 }
+
+@test "remote-batch: messages to one domain share a deliver-remote run and its connection; each result lands in its own message" {
+	need deliver-remote
+	[ -f "$PEER" ] || skip "tests/peers/smtp-peer.py is not there"
+	printf 'remote.test [127.0.0.6]:2527 tls=none\nother.test [127.0.0.6]:2527 tls=none\n' >"$CONF/routes"
+	bg_start python3 "$PEER" --listen 127.0.0.6:2527 --record "$BATS_TEST_TMPDIR/peer.rec" \
+		--rcpt 'perm@remote.test=550 5.1.1 <perm@remote.test>: no such user' \
+		--rcpt 'temp@remote.test=450 4.2.1 <temp@remote.test>: try later'
+	wait_for 10 port_open 2527 127.0.0.6
+	# 20 messages to remote.test: one to perm@ alone (D), one to temp@ and ok@ (r and s); one to other.test
+	for i in $(seq 20); do
+		r="T$i@remote.test"
+		[ "$i" = 5 ] && r="Tperm@remote.test"
+		[ "$i" = 7 ] && r="Ttemp@remote.test\0Tok7@remote.test"
+		printf 'Subject: r%s\n\nbody %s\n' "$i" "$i" | queue-inject 1< <(printf "Fs$i@example.test\0$r\0\0")
+	done
+	printf 'Subject: o\n\nbody\n' | queue-inject 1< <(printf 'Fo@example.test\0Tx@other.test\0\0')
+	run queue-run -1
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(grep -c 'event=delivery .*result=delivered' <<<"$output")" = 20 ]
+	grep -q 'rcpt=<perm@remote.test> result=bounced .*text="127.0.0.6\[127.0.0.6\] said: 550 5.1.1' <<<"$output"
+	grep -q 'rcpt=<temp@remote.test> result=deferred .*text="127.0.0.6\[127.0.0.6\] said: 450 4.2.1' <<<"$output"
+	# each message's results under its own id, in its own state
+	for f in "$QUEUE"/msg/*; do
+		id=${f##*/}
+		grep -q "event=delivery id=$id rcpt=<temp@remote.test> result=deferred" <<<"$output"
+		grep -q "event=delivery id=$id rcpt=<ok7@remote.test> result=delivered" <<<"$output"
+	done
+	[ "$(find "$QUEUE/msg" -type f | wc -l)" = 1 ]
+	# 20 messages to remote.test at most 16 to a run (remote-batch's default), other.test its own:
+	# three runs, three connections, 21 transactions, a RSET before each reused one
+	[ "$(grep -c '^EHLO' "$BATS_TEST_TMPDIR/peer.rec")" = 3 ]
+	[ "$(grep -c '^MAIL FROM' "$BATS_TEST_TMPDIR/peer.rec")" = 21 ]
+	[ "$(grep -c '^RSET' "$BATS_TEST_TMPDIR/peer.rec")" = 18 ]
+	[ "$(grep -c 'prog=deliver-remote .*connection=new' <<<"$output")" = 3 ]
+	[ "$(grep -c 'prog=deliver-remote .*connection=reused' <<<"$output")" = 18 ]
+	# remote-batch 1: one run and one connection per message
+	rm -f "$QUEUE"/msg/* "$QUEUE"/state/* "$QUEUE"/new/* "$BATS_TEST_TMPDIR/peer.rec"
+	echo 'remote-batch 1' >"$CONF/limits"
+	for i in 1 2 3; do
+		printf 'Subject: n%s\n\nbody\n' "$i" | queue-inject 1< <(printf 'Fs@example.test\0Tok@remote.test\0\0')
+	done
+	run queue-run -1
+	[ "$(grep -c 'event=delivery .*result=delivered' <<<"$output")" = 3 ]
+	[ "$(grep -c '^EHLO' "$BATS_TEST_TMPDIR/peer.rec")" = 3 ]
+	! grep -q '^RSET' "$BATS_TEST_TMPDIR/peer.rec" || false
+}

@@ -34,6 +34,8 @@ p.add_argument("--tls-inject", action="store_true",
 p.add_argument("--auth-mechs", default="PLAIN LOGIN")
 p.add_argument("--auth", help="USER:PASS accepted by AUTH")
 p.add_argument("--drop-at", help="close the connection on this command (e.g. DATA)")
+p.add_argument("--messages-per-connection", type=int, default=0,
+               help="close the connection, without a word, after this many messages")
 args = p.parse_args()
 
 rcpt_replies = {}
@@ -48,6 +50,7 @@ class Conn:
         self.sock = sock
         self.buf = b""
         self.tls = False
+        self.messages = 0
 
     def record(self, data):
         if args.record:
@@ -140,6 +143,10 @@ class Conn:
                 while self.readline() != b".\r\n":
                     pass
                 self.send(args.data_reply)
+                self.messages += 1
+                if self.messages == args.messages_per_connection:
+                    self.record(b"<CLOSED>\r\n")
+                    return
             elif verb == "RSET" or verb == "NOOP":
                 self.send("250 ok")
             elif verb == "QUIT":
