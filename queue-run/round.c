@@ -777,22 +777,26 @@ struct rbatches {
 };
 
 /*
- * The batch a message's recipients in domain dom join: an open one of
- * that domain, or a new one where the limits leave room; NULL when they
- * must wait.  nb batches are already being put together in this call.
+ * The batch a message's recipients in domain dom join: a new one while
+ * the limits leave room for another call to the domain, else the open
+ * one of that domain with the fewest messages; NULL when they must wait.
+ * New calls first, so a burst to one domain goes out over as many
+ * connections as concurrency-domain allows, each taking its share of
+ * the messages, rather than one after another over one connection.
  */
 static struct rbatch *rbatch_for(struct sched *s, struct rbatches *b, const char *dom)
 {
 	size_t same = 0;
+	struct rbatch *open = NULL;
 	for (size_t k = 0; k < b->n; k++)
 		if (strcasecmp(b->v[k].domain, dom) == 0) {
-			if (b->v[k].nmsg < s->c.remote_batch)
-				return &b->v[k];
 			same++;
+			if (b->v[k].nmsg < s->c.remote_batch && (!open || b->v[k].nmsg < open->nmsg))
+				open = &b->v[k];
 		}
 	if (!room(s->nremote + b->n, s->unsynced_remote, s->c.conc_remote) ||
 	    domain_running(s, dom) + same >= s->c.conc_domain)
-		return NULL;
+		return open;
 	if (b->n == b->cap) {
 		b->cap = b->cap ? b->cap * 2 : 8;
 		b->v = xreallocarray(b->v, b->cap, sizeof *b->v);

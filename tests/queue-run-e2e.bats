@@ -154,7 +154,7 @@ dl_runs() { grep -o 'prog=deliver-local pid=[0-9]*' <<<"$output" | sort -u | wc 
 	grep -q '^Final-Recipient: rfc822; perm@remote.test' "$MAIL"/alice/new/*
 }
 
-@test "remote-batch: messages to one domain share a deliver-remote run and its connection; each result lands in its own message" {
+@test "remote-batch: messages to one domain share deliver-remote runs and their connections; each result lands in its own message" {
 	need deliver-remote
 	[ -f "$PEER" ] || skip "tests/peers/smtp-peer.py is not there"
 	printf 'remote.test [127.0.0.6]:2527 tls=none\nother.test [127.0.0.6]:2527 tls=none\n' >"$CONF/routes"
@@ -162,6 +162,7 @@ dl_runs() { grep -o 'prog=deliver-local pid=[0-9]*' <<<"$output" | sort -u | wc 
 		--rcpt 'perm@remote.test=550 5.1.1 <perm@remote.test>: no such user' \
 		--rcpt 'temp@remote.test=450 4.2.1 <temp@remote.test>: try later'
 	wait_for 10 port_open 2527 127.0.0.6
+	echo 'concurrency-domain 2' >"$CONF/limits"
 	# 20 messages to remote.test: one to perm@ alone (D), one to temp@ and ok@ (r and s); one to other.test
 	for i in $(seq 20); do
 		r="T$i@remote.test"
@@ -183,13 +184,17 @@ dl_runs() { grep -o 'prog=deliver-local pid=[0-9]*' <<<"$output" | sort -u | wc 
 		grep -q "event=delivery id=$id rcpt=<ok7@remote.test> result=delivered" <<<"$output"
 	done
 	[ "$(find "$QUEUE/msg" -type f | wc -l)" = 1 ]
-	# 20 messages to remote.test at most 16 to a run (remote-batch's default), other.test its own:
-	# three runs, three connections, 21 transactions, a RSET before each reused one
+	# 20 messages to remote.test shared by as many runs as concurrency-domain allows (10 and 10,
+	# under remote-batch's default of 16), other.test its own: three runs, three connections,
+	# 21 transactions, a RSET before each on a kept connection
 	[ "$(grep -c '^EHLO' "$BATS_TEST_TMPDIR/peer.rec")" = 3 ]
 	[ "$(grep -c '^MAIL FROM' "$BATS_TEST_TMPDIR/peer.rec")" = 21 ]
 	[ "$(grep -c '^RSET' "$BATS_TEST_TMPDIR/peer.rec")" = 18 ]
 	[ "$(grep -c 'prog=deliver-remote .*connection=new' <<<"$output")" = 3 ]
 	[ "$(grep -c 'prog=deliver-remote .*connection=reused' <<<"$output")" = 18 ]
+	# ten messages each: a burst takes the connections the domain may have, not one after another
+	[ "$(grep 'prog=deliver-remote .*domain=remote.test' <<<"$output" | sed 's/.* pid=\([0-9]*\) .*/\1/' |
+		sort | uniq -c | awk '{print $1}' | tr '\n' ' ')" = "10 10 " ]
 	# remote-batch 1: one run and one connection per message
 	rm -f "$QUEUE"/msg/* "$QUEUE"/state/* "$QUEUE"/new/* "$BATS_TEST_TMPDIR/peer.rec"
 	echo 'remote-batch 1' >"$CONF/limits"
