@@ -483,7 +483,7 @@ static void round_check(struct sched *s, struct msg *m)
 		round_end(s, m);
 }
 
-static size_t domain_running(struct sched *s, const char *domain)
+static size_t domain_running(const struct sched *s, const char *domain)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < s->njobs; i++)
@@ -764,51 +764,97 @@ static int local_room(const struct sched *s, size_t nloc)
 	return nloc % batch != 0 || room(s->nlocal + nloc / batch, s->unsynced_local, s->c.conc_local);
 }
 
-/* remote items start_jobs puts together for one domain, of up to remote-batch messages */
-struct rbatch {
+/*
+ * A domain's remote items that start_jobs puts together, of whole
+ * messages: they go to ncalls delivery programs (slots taken), each of
+ * up to remote-batch messages.
+ */
+struct rgroup {
 	const char *domain; /* in the first message's envelope, which stays while its items run */
 	struct items it;
-	size_t nmsg;
+	size_t nmsg, ncalls;
 };
 
-struct rbatches {
-	struct rbatch *v;
-	size_t n, cap, nfull;
+struct rgroups {
+	struct rgroup *v;
+	size_t n, cap, slots; /* slots: the groups' calls, all together */
 };
 
 /*
- * The batch a message's recipients in domain dom join: a new one while
- * the limits leave room for another call to the domain, else the open
- * one of that domain with the fewest messages; NULL when they must wait.
- * New calls first, so a burst to one domain goes out over as many
- * connections as concurrency-domain allows, each taking its share of
- * the messages, rather than one after another over one connection.
+ * Waiting messages per call before a domain gets another (while
+ * concurrency-domain allows): a burst to one domain goes out over
+ * parallel connections, some messages on each, rather than all one after
+ * another over one; yet a call is not started for every message that
+ * finds a slot free, each paying a program's start (bench/README.md,
+ * "Round 10").
  */
-static struct rbatch *rbatch_for(struct sched *s, struct rbatches *b, const char *dom)
+#define REMOTE_SHARE 4
+
+static int call_room(const struct sched *s, const struct rgroups *g, const char *dom, size_t calls)
 {
-	size_t same = 0;
-	struct rbatch *open = NULL;
-	for (size_t k = 0; k < b->n; k++)
-		if (strcasecmp(b->v[k].domain, dom) == 0) {
-			same++;
-			if (b->v[k].nmsg < s->c.remote_batch && (!open || b->v[k].nmsg < open->nmsg))
-				open = &b->v[k];
-		}
-	if (!room(s->nremote + b->n, s->unsynced_remote, s->c.conc_remote) ||
-	    domain_running(s, dom) + same >= s->c.conc_domain)
-		return open;
-	if (b->n == b->cap) {
-		b->cap = b->cap ? b->cap * 2 : 8;
-		b->v = xreallocarray(b->v, b->cap, sizeof *b->v);
-	}
-	b->v[b->n] = (struct rbatch){ dom, { NULL, 0, 0 }, 0 };
-	return &b->v[b->n++];
+	return room(s->nremote + g->slots, s->unsynced_remote, s->c.conc_remote) &&
+	       domain_running(s, dom) + calls < s->c.conc_domain;
 }
 
-/* room for more remote recipients in this call: a new job, or an open batch */
-static int remote_room(const struct sched *s, const struct rbatches *b)
+/*
+ * The group m's recipients in domain dom join; NULL when they must wait.
+ * A message is one unit of a call (a call's units are told apart by
+ * message), so what remote-recipients left of one waits for the next pass.
+ */
+static struct rgroup *rgroup_for(struct sched *s, struct rgroups *g, const char *dom, const struct msg *m)
 {
-	return b->nfull < b->n || room(s->nremote + b->n, s->unsynced_remote, s->c.conc_remote);
+	size_t batch = s->c.remote_batch, share = batch < REMOTE_SHARE ? batch : REMOTE_SHARE;
+	struct rgroup *r = NULL;
+	for (size_t k = 0; k < g->n && !r; k++)
+		if (strcasecmp(g->v[k].domain, dom) == 0)
+			r = &g->v[k];
+	if (r && r->it.v[r->it.n - 1].m == m)
+		return NULL;
+	if (!r) {
+		if (!call_room(s, g, dom, 0))
+			return NULL;
+		if (g->n == g->cap) {
+			g->cap = g->cap ? g->cap * 2 : 8;
+			g->v = xreallocarray(g->v, g->cap, sizeof *g->v);
+		}
+		r = &g->v[g->n++];
+		*r = (struct rgroup){ dom, { NULL, 0, 0 }, 0, 1 };
+		g->slots++;
+		return r;
+	}
+	if (r->nmsg < r->ncalls * share)
+		return r;
+	if (call_room(s, g, dom, r->ncalls)) {
+		r->ncalls++;
+		g->slots++;
+		return r;
+	}
+	return r->nmsg < r->ncalls * batch ? r : NULL;
+}
+
+/* room for more remote recipients in this call: a new call, or one with room */
+static int remote_room(const struct sched *s, const struct rgroups *g)
+{
+	for (size_t k = 0; k < g->n; k++)
+		if (g->v[k].nmsg < g->v[k].ncalls * s->c.remote_batch)
+			return 1;
+	return room(s->nremote + g->slots, s->unsynced_remote, s->c.conc_remote);
+}
+
+/* a group's delivery programs: its messages shared out evenly, in order */
+static void rgroup_start(struct sched *s, const struct rgroup *r)
+{
+	size_t k = 0;
+	for (size_t c = 0, done = 0; c < r->ncalls && k < r->it.n; c++) {
+		size_t want = (r->nmsg - done + (r->ncalls - c) - 1) / (r->ncalls - c), start = k;
+		for (size_t m = 0; m < want && k < r->it.n; m++) {
+			struct msg *msg = r->it.v[k].m;
+			while (k < r->it.n && r->it.v[k].m == msg)
+				k++;
+		}
+		done += want;
+		job_start(s, 1, r->it.v + start, k - start);
+	}
 }
 
 /*
@@ -828,7 +874,7 @@ static int remote_room(const struct sched *s, const struct rbatches *b)
 void start_jobs(struct sched *s)
 {
 	struct items loc = { NULL, 0, 0 };
-	struct rbatches rb = { NULL, 0, 0, 0 };
+	struct rgroups rg = { NULL, 0, 0, 0 };
 	struct msg **touched = NULL; /* the messages with items taken, each once */
 	size_t ntouched = 0, tcap = 0;
 	size_t batch = s->c.local_batch;
@@ -836,7 +882,7 @@ void start_jobs(struct sched *s)
 		next = m->next;
 		size_t running = m->running;
 		int room_local = local_room(s, loc.n);
-		int room_remote = remote_room(s, &rb);
+		int room_remote = remote_room(s, &rg);
 		if (!(room_local && s->todo_local) && !(room_remote && s->todo_remote))
 			break;
 		if (m->gone || !((room_local && m->todo_local) || (room_remote && m->todo_remote)))
@@ -850,19 +896,18 @@ void start_jobs(struct sched *s)
 				continue;
 			}
 			const char *dom = rcpt_domain(m->env.rcpt[i]);
-			struct rbatch *b = remote_room(s, &rb) ? rbatch_for(s, &rb, dom) : NULL;
-			if (!b)
+			struct rgroup *r = rgroup_for(s, &rg, dom, m);
+			if (!r)
 				continue;
 			/* every untried recipient in this domain, up to the per-call limit */
 			size_t taken = 0;
 			for (size_t k = i; k < m->env.nrcpt && taken < s->c.remote_rcpts; k++)
 				if (m->st.r[k].state == QR_PENDING && !m->tried[k] &&
 				    strcasecmp(rcpt_domain(m->env.rcpt[k]), dom) == 0) {
-					take(s, m, k, 1, &b->it);
+					take(s, m, k, 1, &r->it);
 					taken++;
 				}
-			if (++b->nmsg == s->c.remote_batch)
-				rb.nfull++;
+			r->nmsg++;
 		}
 		if (m->running == running) {
 			round_check(s, m);
@@ -874,17 +919,17 @@ void start_jobs(struct sched *s)
 		}
 		touched[ntouched++] = m;
 	}
-	for (size_t k = 0; k < rb.n; k++)
-		job_start(s, 1, rb.v[k].it.v, rb.v[k].it.n);
+	for (size_t k = 0; k < rg.n; k++)
+		rgroup_start(s, &rg.v[k]);
 	for (size_t k = 0; k < loc.n; k += batch)
 		job_start(s, 0, loc.v + k, loc.n - k < batch ? loc.n - k : batch);
 	for (size_t k = 0; k < ntouched; k++)
 		round_check(s, touched[k]);
-	for (size_t k = 0; k < rb.n; k++)
-		free(rb.v[k].it.v);
+	for (size_t k = 0; k < rg.n; k++)
+		free(rg.v[k].it.v);
 	free(touched);
 	free(loc.v);
-	free(rb.v);
+	free(rg.v);
 }
 
 /* load due messages while there is room among the active ones */
@@ -984,7 +1029,9 @@ static void finish_local(struct job *j, struct outcome *o)
  * accepted recipient counts only when the message was (K); with Z it is
  * deferred, with D it failed.  Recipients without a report share the
  * message's fate, or are deferred.  deliver-local -b has no message
- * report: each recipient's own report is its result.
+ * report: each recipient's own report is its result.  A killed program's
+ * complete reports (a message's with its K/D/Z) count as if it had
+ * finished: deferring those would repeat deliveries that were done.
  */
 static void finish_reports(struct job *j, struct outcome *o)
 {
@@ -1019,10 +1066,16 @@ static void finish_reports(struct job *j, struct outcome *o)
 		}
 		for (size_t x = 0; x < u; x++) {
 			const char *r = x < nrep ? rep[x] : NULL;
+			/*
+			 * Killed (delivery-timeout): what it reported in full
+			 * before stands, as each report is written once that
+			 * delivery is over; the rest are deferred.
+			 */
+			int killed = j->killed && !(j->remote ? msgrep : r);
 			int kind;
 			const char *text;
-			if (!msgrep || j->killed) {
-				kind = r && *r == 'h' && !j->killed ? 'h' : 's';
+			if (!msgrep || killed) {
+				kind = r && *r == 'h' && !killed ? 'h' : 's';
 				text = kind == 'h' ? r + 1 : o->why.s;
 			} else if (r && *r == 'h') {
 				kind = 'h';

@@ -35,6 +35,12 @@ maildir_dump() {
 	EOF
 }
 
+# the messages each deliver-remote run (told apart by pid) took for remote.test, from $output
+remote_runs() {
+	grep 'prog=deliver-remote .*domain=remote.test' <<<"$output" | sed 's/.* pid=\([0-9]*\) .*/\1/' |
+		sort | uniq -c | awk '{print $1}' | sort -n | tr '\n' ' '
+}
+
 queue_empty() { [ -z "$(find "$QUEUE/new" "$QUEUE/msg" "$QUEUE/state" -type f)" ]; }
 
 @test "swaks -> smtp-recv -> queue-inject -> queue-run -> deliver-local -> maildir" {
@@ -184,17 +190,25 @@ dl_runs() { grep -o 'prog=deliver-local pid=[0-9]*' <<<"$output" | sort -u | wc 
 		grep -q "event=delivery id=$id rcpt=<ok7@remote.test> result=delivered" <<<"$output"
 	done
 	[ "$(find "$QUEUE/msg" -type f | wc -l)" = 1 ]
-	# 20 messages to remote.test shared by as many runs as concurrency-domain allows (10 and 10,
-	# under remote-batch's default of 16), other.test its own: three runs, three connections,
-	# 21 transactions, a RSET before each on a kept connection
+	# 20 messages to remote.test: a run per four, as far as concurrency-domain allows (two), the
+	# messages shared evenly (10 and 10, under remote-batch's default of 16); other.test its own:
+	# three runs, three connections, 21 transactions, a RSET before each on a kept connection
 	[ "$(grep -c '^EHLO' "$BATS_TEST_TMPDIR/peer.rec")" = 3 ]
 	[ "$(grep -c '^MAIL FROM' "$BATS_TEST_TMPDIR/peer.rec")" = 21 ]
 	[ "$(grep -c '^RSET' "$BATS_TEST_TMPDIR/peer.rec")" = 18 ]
 	[ "$(grep -c 'prog=deliver-remote .*connection=new' <<<"$output")" = 3 ]
 	[ "$(grep -c 'prog=deliver-remote .*connection=reused' <<<"$output")" = 18 ]
 	# ten messages each: a burst takes the connections the domain may have, not one after another
-	[ "$(grep 'prog=deliver-remote .*domain=remote.test' <<<"$output" | sed 's/.* pid=\([0-9]*\) .*/\1/' |
-		sort | uniq -c | awk '{print $1}' | tr '\n' ' ')" = "10 10 " ]
+	[ "$(remote_runs)" = "10 10 " ]
+	# six messages, concurrency-domain 5: two runs (a run per four waiting messages), three each
+	rm -f "$QUEUE"/msg/* "$QUEUE"/state/* "$QUEUE"/new/*
+	: >"$CONF/limits"
+	for i in $(seq 6); do
+		printf 'Subject: s%s\n\nbody\n' "$i" | queue-inject 1< <(printf 'Fs@example.test\0Tok@remote.test\0\0')
+	done
+	run queue-run -1
+	[ "$(grep -c 'event=delivery .*result=delivered' <<<"$output")" = 6 ]
+	[ "$(remote_runs)" = "3 3 " ]
 	# remote-batch 1: one run and one connection per message
 	rm -f "$QUEUE"/msg/* "$QUEUE"/state/* "$QUEUE"/new/* "$BATS_TEST_TMPDIR/peer.rec"
 	echo 'remote-batch 1' >"$CONF/limits"
@@ -205,4 +219,24 @@ dl_runs() { grep -o 'prog=deliver-local pid=[0-9]*' <<<"$output" | sort -u | wc 
 	[ "$(grep -c 'event=delivery .*result=delivered' <<<"$output")" = 3 ]
 	[ "$(grep -c '^EHLO' "$BATS_TEST_TMPDIR/peer.rec")" = 3 ]
 	! grep -q '^RSET' "$BATS_TEST_TMPDIR/peer.rec" || false
+}
+
+@test "remote-batch: a call killed at delivery-timeout keeps the messages it finished; the rest are deferred" {
+	need deliver-remote
+	[ -f "$PEER" ] || skip "tests/peers/smtp-peer.py is not there"
+	echo 'remote.test [127.0.0.6]:2528 tls=none' >"$CONF/routes"
+	printf 'concurrency-domain 1\ndelivery-timeout 2\n' >"$CONF/limits"
+	bg_start python3 "$PEER" --listen 127.0.0.6:2528 --record "$BATS_TEST_TMPDIR/peer.rec" --stall-after 1
+	wait_for 10 port_open 2528 127.0.0.6
+	for i in 1 2 3; do
+		printf 'Subject: k%s\n\nbody\n' "$i" | queue-inject 1< <(printf "Fs@example.test\0Tok$i@remote.test\0\0")
+	done
+	run timeout 60 queue-run -1
+	echo "$output"
+	# one call for the three; the first message went, then the server stopped answering
+	[ "$(grep -c '^EHLO' "$BATS_TEST_TMPDIR/peer.rec")" = 1 ]
+	grep -q 'rcpt=<ok1@remote.test> result=delivered' <<<"$output"
+	grep -q 'rcpt=<ok2@remote.test> result=deferred .*text="delivery timed out after' <<<"$output"
+	grep -q 'rcpt=<ok3@remote.test> result=deferred .*text="delivery timed out after' <<<"$output"
+	[ "$(find "$QUEUE/msg" -type f | wc -l)" = 2 ]
 }

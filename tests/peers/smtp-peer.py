@@ -36,6 +36,8 @@ p.add_argument("--auth", help="USER:PASS accepted by AUTH")
 p.add_argument("--drop-at", help="close the connection on this command (e.g. DATA)")
 p.add_argument("--messages-per-connection", type=int, default=0,
                help="close the connection, without a word, after this many messages")
+p.add_argument("--stall-after", type=int, default=0,
+               help="after this many messages on a connection, read on but answer nothing")
 args = p.parse_args()
 
 rcpt_replies = {}
@@ -95,6 +97,8 @@ class Conn:
         while True:
             line = self.readline().rstrip(b"\r\n").decode("utf-8", "replace")
             verb = line.split(" ", 1)[0].upper()
+            if args.stall_after and self.messages >= args.stall_after:
+                continue
             if args.drop_at and verb == args.drop_at.upper():
                 return
             if verb == "EHLO":
