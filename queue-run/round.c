@@ -789,6 +789,13 @@ struct rgroups {
  * "Round 10").
  */
 #define REMOTE_SHARE 4
+/*
+ * Recipients a domain's calls of one pass may carry between them: each
+ * is an argument, and a call's arguments must stay well within what
+ * execve takes (a quarter of the stack limit, 2 MiB by default; an
+ * address is up to 256 octets).
+ */
+#define REMOTE_GROUP_RCPTS 1000
 
 static int call_room(const struct sched *s, const struct rgroups *g, const char *dom, size_t calls)
 {
@@ -799,7 +806,8 @@ static int call_room(const struct sched *s, const struct rgroups *g, const char 
 /*
  * The group m's recipients in domain dom join; NULL when they must wait.
  * A message is one unit of a call (a call's units are told apart by
- * message), so what remote-recipients left of one waits for the next pass.
+ * message), so what remote-recipients left of one waits for the next pass,
+ * as do the messages past REMOTE_GROUP_RCPTS.
  */
 static struct rgroup *rgroup_for(struct sched *s, struct rgroups *g, const char *dom, const struct msg *m)
 {
@@ -808,7 +816,7 @@ static struct rgroup *rgroup_for(struct sched *s, struct rgroups *g, const char 
 	for (size_t k = 0; k < g->n && !r; k++)
 		if (strcasecmp(g->v[k].domain, dom) == 0)
 			r = &g->v[k];
-	if (r && r->it.v[r->it.n - 1].m == m)
+	if (r && (r->it.v[r->it.n - 1].m == m || r->it.n + s->c.remote_rcpts > REMOTE_GROUP_RCPTS))
 		return NULL;
 	if (!r) {
 		if (!call_room(s, g, dom, 0))
