@@ -3,7 +3,8 @@
 # tcpserver) -> queue-inject -> queue-run -1 -> deliver-local -> maildir,
 # read back with Python's mailbox module; a bounce that comes back to a
 # local sender; and deliver-remote against a scripted SMTP peer (one
-# message, three recipients: delivered, bounced, queued for retry).
+# message, three recipients: delivered, bounced, queued for retry; many
+# messages sharing runs and connections through remote-batch).
 # Each test is skipped while the programs it needs are not built.
 
 load lib
@@ -239,4 +240,22 @@ dl_runs() { grep -o 'prog=deliver-local pid=[0-9]*' <<<"$output" | sort -u | wc 
 	grep -q 'rcpt=<ok2@remote.test> result=deferred .*text="delivery timed out after' <<<"$output"
 	grep -q 'rcpt=<ok3@remote.test> result=deferred .*text="delivery timed out after' <<<"$output"
 	[ "$(find "$QUEUE/msg" -type f | wc -l)" = 2 ]
+}
+
+@test "remote-batch: a domain's calls of one pass carry at most 1000 recipients; the next message waits for its own" {
+	need deliver-remote
+	[ -f "$PEER" ] || skip "tests/peers/smtp-peer.py is not there"
+	echo 'remote.test [127.0.0.6]:2529 tls=none' >"$CONF/routes"
+	echo 'remote-recipients 600' >"$CONF/limits"
+	bg_start python3 "$PEER" --listen 127.0.0.6:2529
+	wait_for 10 port_open 2529 127.0.0.6
+	for m in a b; do
+		env=$(for i in $(seq 600); do printf 'T%s%s@remote.test\\0' "$m" "$i"; done)
+		printf 'Subject: %s\n\nbody\n' "$m" | queue-inject 1< <(printf "Fs@example.test\\0$env\\0")
+	done
+	run timeout 60 queue-run -1
+	[ "$status" -eq 0 ]
+	[ "$(grep -c 'event=delivery .*result=delivered' <<<"$output")" = 1200 ]
+	# 600 + 600 would pass the limit: two runs, one message each
+	[ "$(remote_runs)" = "1 1 " ]
 }
