@@ -610,3 +610,21 @@ batch_three() {
 	[ "$status" -eq 100 ]
 	[ ! -e "$T/mx1.rec" ]
 }
+
+@test "-b: a message refused before any SMTP (bad sender) leaves the kept connection to the next" {
+	std_zone
+	batch_msgs
+	peer 127.0.0.2 25 mx1
+	batch example.test 3 - a@sender.test 1 bob@example.test 4 - 'bad<sender' 1 carol@example.test \
+		5 - c@sender.test 1 dave@example.test
+	[ "$status" -eq 0 ]
+	reports "rmx1.example.test[127.0.0.2] said: 250 2.0.0 ok queued" \
+		"Kmx1.example.test[127.0.0.2] said: 250 2.0.0 ok queued" \
+		"h5.1.7 invalid sender address" \
+		"D5.1.7 invalid sender address" \
+		"rmx1.example.test[127.0.0.2] said: 250 2.0.0 ok queued" \
+		"Kmx1.example.test[127.0.0.2] said: 250 2.0.0 ok queued"
+	[ "$(grep -c '^EHLO' "$T/mx1.rec")" = 1 ]
+	[ "$(grep -c '^MAIL FROM' "$T/mx1.rec")" = 2 ]
+	! grep -q 'carol@' "$T/mx1.rec" || false
+}
