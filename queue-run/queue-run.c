@@ -622,6 +622,13 @@ int main(int argc, char **argv)
 			else if (wait_ms < 0 || wait_ms > s.sync_by - t_ms)
 				wait_ms = (int)(s.sync_by - t_ms);
 		}
+		if (s.local_hold_until && !s.stopping) {
+			long long left = s.local_hold_until - clock_ms();
+			if (left < 1)
+				left = 1;
+			if (wait_ms < 0 || wait_ms > left)
+				wait_ms = (int)left;
+		}
 		int r = poll(s.pfd, 2 + s.njobs, wait_ms);
 		if (r < 0 && errno != EINTR)
 			die_sys(EXIT_SYS, "unable to poll");

@@ -120,6 +120,7 @@ struct sched {
 	 */
 	size_t unsynced_local, unsynced_remote;
 	long long sync_by; /* clock_ms() by which records_pending must be flushed, or 0 */
+	long long local_hold_until; /* clock_ms() until which a few local recipients wait (round.c), or 0 */
 	int ordered;     /* the queue's file system journals in order (lib/fsjournal.h) */
 	int crc_hw;      /* the CPU's CRC-32C instruction: -1 not asked yet (queue_body_check) */
 };
@@ -152,6 +153,9 @@ int marks_block(const struct sched *s);
 int records_pending(const struct sched *s);
 /* how long a result may wait for others to share its flush */
 #define SYNC_DELAY_MS 20
+/* local recipients wait for company while this many local calls run, for at most LOCAL_HOLD_MS (round.c) */
+#define LOCAL_HOLD_RUNNING 2
+#define LOCAL_HOLD_MS 50
 void start_jobs(struct sched *s);
 void promote(struct sched *s);
 void drain(struct job *j);

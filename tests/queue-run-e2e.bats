@@ -259,3 +259,33 @@ dl_runs() { grep -o 'prog=deliver-local pid=[0-9]*' <<<"$output" | sort -u | wc 
 	# 600 + 600 would pass the limit: two runs, one message each
 	[ "$(remote_runs)" = "1 1 " ]
 }
+
+@test "local recipients held for company while two deliveries run wait no longer than the bound: stuck mailboxes hold up nobody else" {
+	need deliver-local
+	cat >>"$CONF/users" <<-EOF
+		slowa@example.test $MAIL/slowa.mbox
+		slowb@example.test $MAIL/slowb.mbox
+	EOF
+	echo 'local-lock-timeout 30' >"$CONF/limits"
+	# a fresh dot-lock makes deliver-local wait for it: two stuck deliveries
+	touch "$MAIL/slowa.mbox.lock" "$MAIL/slowb.mbox.lock"
+	queue-run 2>"$BATS_TEST_TMPDIR/qr.log" &
+	pid=$!
+	echo $pid >>"$BATS_TEST_TMPDIR/bg.pids"
+	wait_for 10 grep -q event=start "$BATS_TEST_TMPDIR/qr.log"
+	for r in slowa slowb; do
+		n=$(pgrep -xc deliver-local || true)
+		printf 'Subject: %s\n\nbody\n' "$r" | queue-inject 1< <(printf "Fs@example.test\0T$r@example.test\0\0")
+		wait_for 10 sh -c "[ \"\$(pgrep -xc deliver-local)\" -gt ${n:-0} ]"
+	done
+	# one recipient, two local calls running: held for company, then delivered on its own
+	printf 'Subject: quick\n\nbody\n' | queue-inject 1< <(printf 'Fs@example.test\0Talice@example.test\0\0')
+	wait_for 5 grep -q 'rcpt=<alice@example.test> result=delivered' "$BATS_TEST_TMPDIR/qr.log" ||
+		{ cat "$BATS_TEST_TMPDIR/qr.log"; false; }
+	[ "$(pgrep -xc deliver-local)" = 2 ]
+	! grep -q 'rcpt=<slow' "$BATS_TEST_TMPDIR/qr.log" || false
+	rm "$MAIL/slowa.mbox.lock" "$MAIL/slowb.mbox.lock"
+	wait_for 20 sh -c "[ \"\$(grep -c 'event=delivery .*result=delivered' '$BATS_TEST_TMPDIR/qr.log')\" = 3 ]"
+	kill -TERM $pid
+	wait $pid
+}
