@@ -1230,14 +1230,9 @@ static void run_job(struct job *j, struct session **cache, int keep)
 }
 
 /* a number in argv: 0, or -1 when it is not one within [min, max] */
-static int arg_num(const char *s, unsigned long min, unsigned long max, unsigned long *v)
+static int arg_num(const char *s, unsigned long long min, unsigned long long max, unsigned long long *v)
 {
-	char *end;
-	if (*s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	*v = strtoul(s, &end, 10);
-	return errno || *end || *v < min || *v > max ? -1 : 0;
+	return scan_ull(s, strlen(s), v) && *v >= min && *v <= max ? 0 : -1;
 }
 
 /*
@@ -1253,10 +1248,10 @@ static int batch(int argc, char **argv)
 	if (argc < 8)
 		die(EXIT_USAGE, "usage: deliver-remote -b DOMAIN FD ID SENDER COUNT RECIPIENT... [FD ID ...]...");
 	while (a < argc) {
-		unsigned long fd, count;
+		unsigned long long fd, count;
 		if (n == BATCH_MAX || argc - a < 5 || arg_num(argv[a], 0, 1023, &fd) < 0 || fd == 1 || fd == 2 ||
 		    (strcmp(argv[a + 1], "-") && !qid_valid(argv[a + 1])) ||
-		    arg_num(argv[a + 3], 1, (unsigned long)(argc - a - 4), &count) < 0)
+		    arg_num(argv[a + 3], 1, (unsigned long long)(argc - a - 4), &count) < 0)
 			die(EXIT_USAGE, "usage: deliver-remote -b DOMAIN FD ID SENDER COUNT RECIPIENT... [FD ID ...]...");
 		struct job *j = &jobs[n++];
 		memset(j, 0, sizeof *j);

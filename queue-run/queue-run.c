@@ -106,6 +106,20 @@ static char **command(const char *file, const char *def, int *is_def)
 }
 
 /*
+ * local-batch or remote-batch (v, ULLONG_MAX when not set), within
+ * [1, max].  Several jobs per delivery program by default only for
+ * sluice's own (own: no local-delivery or remote-delivery file): another
+ * program may speak the one-job contract alone, so it is asked for -b
+ * only when the limit says so.
+ */
+static size_t batch_size(unsigned long long v, int own, size_t max)
+{
+	if (v == ULLONG_MAX)
+		v = own ? 16 : 1;
+	return v < 1 ? 1 : v > max ? max : (size_t)v;
+}
+
+/*
  * 0, or -1 when a file cannot be read (the old configuration stays).
  * *bad counts limits that are not numbers (warned about; defaults used).
  */
@@ -160,19 +174,8 @@ static int cfg_load(struct cfg *c, int *bad)
 	n.remote_argv = command("remote-delivery", "deliver-remote", &own_remote);
 	if (!n.local_argv || !n.remote_argv)
 		goto fail;
-	/*
-	 * Several recipients per local delivery program by default only for
-	 * deliver-local itself (no local-delivery file): another program may
-	 * speak the one-recipient contract alone, so it is asked for -b only
-	 * when local-batch says so.
-	 */
-	if (batch == ULLONG_MAX)
-		batch = own_mda ? 16 : 1;
-	n.local_batch = batch < 1 ? 1 : batch > LOCAL_BATCH_MAX ? LOCAL_BATCH_MAX : (size_t)batch;
-	/* the same for messages per remote delivery program (deliver-remote -b) */
-	if (rbatch == ULLONG_MAX)
-		rbatch = own_remote ? 16 : 1;
-	n.remote_batch = rbatch < 1 ? 1 : rbatch > REMOTE_BATCH_MAX ? REMOTE_BATCH_MAX : (size_t)rbatch;
+	n.local_batch = batch_size(batch, own_mda, LOCAL_BATCH_MAX);
+	n.remote_batch = batch_size(rbatch, own_remote, REMOTE_BATCH_MAX);
 	r = conf_line("bounce-to", &n.bounce_to);
 	if (r < 0)
 		goto fail;

@@ -882,11 +882,8 @@ static void rgroup_start(struct sched *s, const struct rgroup *r)
 	size_t k = 0;
 	for (size_t c = 0, done = 0; c < r->ncalls && k < r->it.n; c++) {
 		size_t want = (r->nmsg - done + (r->ncalls - c) - 1) / (r->ncalls - c), start = k;
-		for (size_t m = 0; m < want && k < r->it.n; m++) {
-			struct msg *msg = r->it.v[k].m;
-			while (k < r->it.n && r->it.v[k].m == msg)
-				k++;
-		}
+		for (size_t m = 0; m < want && k < r->it.n; m++)
+			k += unit_len(r->it.v, r->it.n, k, 1, 1);
 		done += want;
 		job_start(s, 1, r->it.v + start, k - start);
 	}
