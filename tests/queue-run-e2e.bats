@@ -36,6 +36,17 @@ maildir_dump() {
 	EOF
 }
 
+# queue_msg SUBJECT SENDER RCPT...: a small message, queued through queue-inject
+queue_msg() {
+	local subject=$1 sender=$2
+	shift 2
+	printf 'Subject: %s\n\nbody\n' "$subject" |
+		queue-inject 1< <(printf 'F%s\0' "$sender"; printf 'T%s\0' "$@"; printf '\0')
+}
+
+# the deliveries queue-run's $output reports done
+delivered_n() { grep -c 'event=delivery .*result=delivered' <<<"$output"; }
+
 # the messages each deliver-remote run (told apart by pid) took for remote.test, from $output
 remote_runs() {
 	grep 'prog=deliver-remote .*domain=remote.test' <<<"$output" | sed 's/.* pid=\([0-9]*\) .*/\1/' |
@@ -105,7 +116,7 @@ dl_runs() { grep -o 'prog=deliver-local pid=[0-9]*' <<<"$output" | sort -u | wc 
 	run queue-run -1
 	[ "$status" -eq 0 ]
 	# 21 recipients, at most 16 to a run (local-batch's default): two runs
-	[ "$(grep -c 'event=delivery .*result=delivered' <<<"$output")" = 20 ]
+	[ "$(delivered_n)" = 20 ]
 	grep -q 'rcpt=<nosuch@example.test> result=bounced .*text="5.1.1 no such user' <<<"$output"
 	[ "$(dl_runs)" = 2 ]
 	[ "$(maildir_dump "$MAIL/alice" | grep -c '^m')" = 11 ]
@@ -122,10 +133,10 @@ dl_runs() { grep -o 'prog=deliver-local pid=[0-9]*' <<<"$output" | sort -u | wc 
 	rm -f "$QUEUE"/msg/* "$QUEUE"/state/*
 	echo 'local-batch 1' >"$CONF/limits"
 	for i in 1 2 3; do
-		printf 'Subject: n%s\n\nbody\n' "$i" | queue-inject 1< <(printf 'Fs@example.org\0Talice@example.test\0\0')
+		queue_msg "n$i" s@example.org alice@example.test
 	done
 	run queue-run -1
-	[ "$(grep -c 'event=delivery .*result=delivered' <<<"$output")" = 3 ]
+	[ "$(delivered_n)" = 3 ]
 	[ "$(dl_runs)" = 3 ]
 }
 
@@ -172,16 +183,16 @@ dl_runs() { grep -o 'prog=deliver-local pid=[0-9]*' <<<"$output" | sort -u | wc 
 	echo 'concurrency-domain 2' >"$CONF/limits"
 	# 20 messages to remote.test: one to perm@ alone (D), one to temp@ and ok@ (r and s); one to other.test
 	for i in $(seq 20); do
-		r="T$i@remote.test"
-		[ "$i" = 5 ] && r="Tperm@remote.test"
-		[ "$i" = 7 ] && r="Ttemp@remote.test\0Tok7@remote.test"
-		printf 'Subject: r%s\n\nbody %s\n' "$i" "$i" | queue-inject 1< <(printf "Fs$i@example.test\0$r\0\0")
+		r=("$i@remote.test")
+		[ "$i" = 5 ] && r=(perm@remote.test)
+		[ "$i" = 7 ] && r=(temp@remote.test ok7@remote.test)
+		queue_msg "r$i" "s$i@example.test" "${r[@]}"
 	done
-	printf 'Subject: o\n\nbody\n' | queue-inject 1< <(printf 'Fo@example.test\0Tx@other.test\0\0')
+	queue_msg o o@example.test x@other.test
 	run queue-run -1
 	echo "$output"
 	[ "$status" -eq 0 ]
-	[ "$(grep -c 'event=delivery .*result=delivered' <<<"$output")" = 20 ]
+	[ "$(delivered_n)" = 20 ]
 	grep -q 'rcpt=<perm@remote.test> result=bounced .*text="127.0.0.6\[127.0.0.6\] said: 550 5.1.1' <<<"$output"
 	grep -q 'rcpt=<temp@remote.test> result=deferred .*text="127.0.0.6\[127.0.0.6\] said: 450 4.2.1' <<<"$output"
 	# each message's results under its own id, in its own state
@@ -205,19 +216,19 @@ dl_runs() { grep -o 'prog=deliver-local pid=[0-9]*' <<<"$output" | sort -u | wc 
 	rm -f "$QUEUE"/msg/* "$QUEUE"/state/* "$QUEUE"/new/*
 	: >"$CONF/limits"
 	for i in $(seq 6); do
-		printf 'Subject: s%s\n\nbody\n' "$i" | queue-inject 1< <(printf 'Fs@example.test\0Tok@remote.test\0\0')
+		queue_msg "s$i" s@example.test ok@remote.test
 	done
 	run queue-run -1
-	[ "$(grep -c 'event=delivery .*result=delivered' <<<"$output")" = 6 ]
+	[ "$(delivered_n)" = 6 ]
 	[ "$(remote_runs)" = "3 3 " ]
 	# remote-batch 1: one run and one connection per message
 	rm -f "$QUEUE"/msg/* "$QUEUE"/state/* "$QUEUE"/new/* "$BATS_TEST_TMPDIR/peer.rec"
 	echo 'remote-batch 1' >"$CONF/limits"
 	for i in 1 2 3; do
-		printf 'Subject: n%s\n\nbody\n' "$i" | queue-inject 1< <(printf 'Fs@example.test\0Tok@remote.test\0\0')
+		queue_msg "n$i" s@example.test ok@remote.test
 	done
 	run queue-run -1
-	[ "$(grep -c 'event=delivery .*result=delivered' <<<"$output")" = 3 ]
+	[ "$(delivered_n)" = 3 ]
 	[ "$(grep -c '^EHLO' "$BATS_TEST_TMPDIR/peer.rec")" = 3 ]
 	! grep -q '^RSET' "$BATS_TEST_TMPDIR/peer.rec" || false
 }
@@ -230,7 +241,7 @@ dl_runs() { grep -o 'prog=deliver-local pid=[0-9]*' <<<"$output" | sort -u | wc 
 	bg_start python3 "$PEER" --listen 127.0.0.6:2528 --record "$BATS_TEST_TMPDIR/peer.rec" --stall-after 1
 	wait_for 10 port_open 2528 127.0.0.6
 	for i in 1 2 3; do
-		printf 'Subject: k%s\n\nbody\n' "$i" | queue-inject 1< <(printf "Fs@example.test\0Tok$i@remote.test\0\0")
+		queue_msg "k$i" s@example.test "ok$i@remote.test"
 	done
 	run timeout 60 queue-run -1
 	echo "$output"
@@ -250,12 +261,11 @@ dl_runs() { grep -o 'prog=deliver-local pid=[0-9]*' <<<"$output" | sort -u | wc 
 	bg_start python3 "$PEER" --listen 127.0.0.6:2529
 	wait_for 10 port_open 2529 127.0.0.6
 	for m in a b; do
-		env=$(for i in $(seq 600); do printf 'T%s%s@remote.test\\0' "$m" "$i"; done)
-		printf 'Subject: %s\n\nbody\n' "$m" | queue-inject 1< <(printf "Fs@example.test\\0$env\\0")
+		queue_msg "$m" s@example.test $(printf "$m%s@remote.test " $(seq 600))
 	done
 	run timeout 60 queue-run -1
 	[ "$status" -eq 0 ]
-	[ "$(grep -c 'event=delivery .*result=delivered' <<<"$output")" = 1200 ]
+	[ "$(delivered_n)" = 1200 ]
 	# 600 + 600 would pass the limit: two runs, one message each
 	[ "$(remote_runs)" = "1 1 " ]
 }
@@ -275,11 +285,11 @@ dl_runs() { grep -o 'prog=deliver-local pid=[0-9]*' <<<"$output" | sort -u | wc 
 	wait_for 10 grep -q event=start "$BATS_TEST_TMPDIR/qr.log"
 	for r in slowa slowb; do
 		n=$(pgrep -xc deliver-local || true)
-		printf 'Subject: %s\n\nbody\n' "$r" | queue-inject 1< <(printf "Fs@example.test\0T$r@example.test\0\0")
+		queue_msg "$r" s@example.test "$r@example.test"
 		wait_for 10 sh -c "[ \"\$(pgrep -xc deliver-local)\" -gt ${n:-0} ]"
 	done
 	# one recipient, two local calls running: held for company, then delivered on its own
-	printf 'Subject: quick\n\nbody\n' | queue-inject 1< <(printf 'Fs@example.test\0Talice@example.test\0\0')
+	queue_msg quick s@example.test alice@example.test
 	wait_for 5 grep -q 'rcpt=<alice@example.test> result=delivered' "$BATS_TEST_TMPDIR/qr.log" ||
 		{ cat "$BATS_TEST_TMPDIR/qr.log"; false; }
 	[ "$(pgrep -xc deliver-local)" = 2 ]
