@@ -13,12 +13,13 @@
 #include "chain.h"
 #include "child.h"
 #include "conf.h"
+#include "envset.h"
 
 enum { QX_BUG = 81 };
 
 char **chain_argv(void)
 {
-	const char *q = getenv("QMAILQUEUE");
+	const char *q = env_get("QMAILQUEUE");
 	if (q && *q) {
 		char **argv = xcalloc(2, sizeof *argv);
 		argv[0] = xstrdup(q);
@@ -45,7 +46,7 @@ char **chain_argv(void)
 
 char **chain_argv_queue(void)
 {
-	const char *q = getenv("QMAILQUEUE");
+	const char *q = env_get("QMAILQUEUE");
 	return child_argv_split(q && *q ? q : "queue-inject");
 }
 

@@ -13,6 +13,7 @@
 
 #include "alloc.h"
 #include "child.h"
+#include "envset.h"
 
 extern char **environ;
 
@@ -140,7 +141,7 @@ int child_find(const char *prog, struct str *found)
 	str_copys(found, prog);
 	if (strchr(prog, '/'))
 		return access(prog, X_OK) == 0;
-	const char *path = getenv("PATH");
+	const char *path = env_get("PATH");
 	int denied = 0;
 	for (const char *d = path ? path : "/usr/bin:/bin";;) {
 		const char *colon = strchr(d, ':');

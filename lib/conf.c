@@ -10,15 +10,16 @@
 #include "alloc.h"
 #include "conf.h"
 #include "die.h"
+#include "envset.h"
 
 const char *conf_dir(void)
 {
 	/*
-	 * secure_getenv: a set-id program (queue-inject, deliver-local) must
-	 * not let its caller choose the configuration, or the caller could
-	 * point queuedir at any directory the program's owner can write.
+	 * As secure_getenv: a set-id program (queue-inject, deliver-local)
+	 * must not let its caller choose the configuration, or the caller
+	 * could point queuedir at any directory the program's owner can write.
 	 */
-	const char *d = secure_getenv("SLUICE_CONF");
+	const char *d = env_get_secure("SLUICE_CONF");
 	return d && *d ? d : SLUICE_CONF_DEFAULT;
 }
 

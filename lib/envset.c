@@ -1,11 +1,24 @@
 /* envset.c - the environment handed to child programs (see envset.h). */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 
 #include "alloc.h"
 #include "envset.h"
 
 extern char **environ;
+
+/*
+ * The value of entry if it is NAME=value, else NULL: a byte loop, not
+ * strncmp, since names that share a first byte (TCP..., SMTP_...) are
+ * many here and a call per entry costs more than the compare.
+ */
+static const char *entry_value(const char *entry, const char *name)
+{
+	while (*name && *entry == *name)
+		entry++, name++;
+	return *name == '\0' && *entry == '=' ? entry + 1 : NULL;
+}
 
 static void grow(struct envset *e, size_t need)
 {
@@ -41,8 +54,7 @@ void envset_put(struct envset *e, const char *name, const char *value)
 {
 	size_t len = strlen(name), k = 0;
 	for (size_t i = 0; i < e->n; i++) {
-		/* the first byte first: most names differ there, without a call */
-		if (e->v[i][0] == name[0] && strncmp(e->v[i], name, len) == 0 && e->v[i][len] == '=') {
+		if (entry_value(e->v[i], name)) {
 			if (e->own[i])
 				free(e->v[i]);
 			continue;
@@ -63,4 +75,22 @@ void envset_put(struct envset *e, const char *name, const char *value)
 	}
 	e->v[e->n] = NULL;
 	environ = e->v; /* grow may have moved it */
+}
+
+const char *env_get(const char *name)
+{
+	if (!environ || !*name)
+		return NULL;
+	for (char **e = environ; *e; e++) {
+		const char *v = entry_value(*e, name);
+		if (v)
+			return v;
+	}
+	return NULL;
+}
+
+const char *env_get_secure(const char *name)
+{
+	/* AT_SECURE: the kernel's word that this program gained privilege by exec */
+	return getauxval(AT_SECURE) ? NULL : env_get(name);
 }

@@ -30,4 +30,13 @@ void envset_init(struct envset *e);
  */
 void envset_put(struct envset *e, const char *name, const char *value);
 
+/*
+ * getenv(name) without a call per entry: musl's getenv calls strncmp on
+ * every entry, and smtp-recv asks for some thirty names per connection
+ * in an environment of twenty-five or more.
+ */
+const char *env_get(const char *name);
+/* env_get, but NULL in a set-id program, as secure_getenv */
+const char *env_get_secure(const char *name);
+
 #endif

@@ -405,27 +405,27 @@ static void sock_addr(int local, char ip[INET6_ADDRSTRLEN], char port[8])
 static void find_addresses(struct conn *c)
 {
 	char name[64];
-	const char *proto = getenv("PROTO");
-	if (set_ip(c->remote_ip, getenv("TCPREMOTEIP")))
-		set_port(c->remote_port, getenv("TCPREMOTEPORT"));
+	const char *proto = env_get("PROTO");
+	if (set_ip(c->remote_ip, env_get("TCPREMOTEIP")))
+		set_port(c->remote_port, env_get("TCPREMOTEPORT"));
 	else if (proto && strlen(proto) < 16 && snprintf(name, sizeof name, "%sREMOTEIP", proto) > 0 &&
-		 set_ip(c->remote_ip, getenv(name))) {
+		 set_ip(c->remote_ip, env_get(name))) {
 		snprintf(name, sizeof name, "%sREMOTEPORT", proto);
-		set_port(c->remote_port, getenv(name));
-	} else if (set_ip(c->remote_ip, getenv("REMOTE_ADDR")))
-		set_port(c->remote_port, getenv("REMOTE_PORT"));
-	if (set_ip(c->local_ip, getenv("TCPLOCALIP")))
-		set_port(c->local_port, getenv("TCPLOCALPORT"));
+		set_port(c->remote_port, env_get(name));
+	} else if (set_ip(c->remote_ip, env_get("REMOTE_ADDR")))
+		set_port(c->remote_port, env_get("REMOTE_PORT"));
+	if (set_ip(c->local_ip, env_get("TCPLOCALIP")))
+		set_port(c->local_port, env_get("TCPLOCALPORT"));
 	else if (proto && strlen(proto) < 16 && snprintf(name, sizeof name, "%sLOCALIP", proto) > 0 &&
-		 set_ip(c->local_ip, getenv(name))) {
+		 set_ip(c->local_ip, env_get(name))) {
 		snprintf(name, sizeof name, "%sLOCALPORT", proto);
-		set_port(c->local_port, getenv(name));
+		set_port(c->local_port, env_get(name));
 	}
 	if (!c->remote_ip[0] || !c->remote_port[0])
 		sock_addr(0, c->remote_ip, c->remote_port);
 	if (!c->local_ip[0] || !c->local_port[0])
 		sock_addr(1, c->local_ip, c->local_port);
-	const char *host = getenv("TCPREMOTEHOST");
+	const char *host = env_get("TCPREMOTEHOST");
 	if (host && addr_valid_domain(host, strlen(host), 0))
 		str_copys(&c->remote_host, host);
 }
@@ -588,7 +588,7 @@ static void greet(struct conn *c, const char *arg, int esmtp)
 	str_copyb(&c->helo_action, str_c(&c->policy_action), c->policy_action.len);
 	export(c, "HELO", c->helo.s);
 	export_protocol(c);
-	log_line("event=helo remote=%s helo=%s protocol=%s", c->remote_ip, c->helo.s, getenv("PROTOCOL"));
+	log_line("event=helo remote=%s helo=%s protocol=%s", c->remote_ip, c->helo.s, env_get("PROTOCOL"));
 	if (esmtp == 2) {
 		reply(c, "250-%s", c->me.s);
 		ehlo_keywords(c);
@@ -1464,7 +1464,7 @@ static void cmd_starttls(struct conn *c, const char *arg)
 /* a policy action handed over: applied again, as it was the first time */
 static int handover_action(struct conn *c, const char *name, struct policy_effects *fx, struct str *keep)
 {
-	const char *a = getenv(name), *out = NULL;
+	const char *a = env_get(name), *out = NULL;
 	struct str why = STR_INIT;
 	if (!a || !*a)
 		return 0;
@@ -1477,7 +1477,7 @@ static int handover_action(struct conn *c, const char *name, struct policy_effec
 /* the session state smtp-recv handed over (tls_handover); NULL, or what is wrong with it */
 static const char *handover_parse(struct conn *c, struct str *policy_spec)
 {
-	const char *st = getenv("SMTP_RECV_STARTTLS");
+	const char *st = env_get("SMTP_RECV_STARTTLS");
 	char buf[160], *f[8], *save = NULL;
 	size_t n = 0;
 	if (!st || strlen(st) >= sizeof buf)
@@ -1500,13 +1500,13 @@ static const char *handover_parse(struct conn *c, struct str *policy_spec)
 	c->messages = (unsigned long)v[3];
 	c->rcpts = (unsigned long)v[4];
 	str_copys(policy_spec, f[6]);
-	const char *helo = getenv("HELO");
+	const char *helo = env_get("HELO");
 	if (c->esmtp) {
 		if (!helo || strlen(helo) + 7 > c->lim.cmdline || !smtp_helo_ok(helo))
 			return "HELO missing or invalid";
 		str_copys(&c->helo, helo);
 	}
-	const char *pending = getenv("SMTP_RECV_PENDING");
+	const char *pending = env_get("SMTP_RECV_PENDING");
 	if (pending && *pending) {
 		struct str raw = STR_INIT;
 		size_t len = strlen(pending);
@@ -1870,7 +1870,7 @@ int main(int argc, char **argv)
 		handover_take(c, &policy_spec);
 	handover_forget(c);
 	find_addresses(c);
-	c->relay = getenv("RELAYCLIENT") != NULL;
+	c->relay = env_get("RELAYCLIENT") != NULL;
 	export(c, "REMOTE_IP", c->remote_ip);
 	export(c, "REMOTE_PORT", c->remote_port);
 	export(c, "REMOTE_HOST", c->remote_host.len ? c->remote_host.s : NULL);
