@@ -800,9 +800,9 @@ static int batch(int argc, char **argv)
 	size_t n = (size_t)argc / 3;
 	int *fdof = xcalloc(n, sizeof *fdof);
 	for (size_t k = 0; k < n; k++) {
-		char *e;
-		long fd = strtol(argv[3 * k], &e, 10);
-		if (*e || e == argv[3 * k] || fd < 0 || fd == 1 || fd == 2 || fd > INT_MAX) {
+		/* digits only, as deliver-remote -b takes its numbers: no sign, no blanks */
+		unsigned long long fd;
+		if (!scan_ull(argv[3 * k], strlen(argv[3 * k]), &fd) || fd == 1 || fd == 2 || fd > INT_MAX) {
 			fprintf(stderr, "deliver-local: fatal: bad message fd: %s\n", argv[3 * k]);
 			free(fdof);
 			return 100;

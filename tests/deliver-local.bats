@@ -614,7 +614,7 @@ sys.stdout.buffer.write(b"".join(sorted(w + b"\0" for w in want)))' "$M" "$M2" >
 @test "-b: usage errors exit 100; a job whose fd is no message fails alone" {
 	run dl -b 3 a@example.org
 	[ "$status" -eq 100 ]
-	for fd in 1 2 x -3 ''; do
+	for fd in 1 2 x -3 '' ' 3' +3 3x 99999999999; do
 		run dl -b "$fd" a@example.org alice@example.test <"$M"
 		[ "$status" -eq 100 ]
 	done
