@@ -9,7 +9,8 @@
  * environment comparing every entry, and setenv walks it again; an envset
  * keeps its own array, made once from environ, and installs it as
  * environ, so getenv, execv and posix_spawn see every change, and a
- * change is one walk.
+ * change is one walk.  env_get reads the environment the same way, for
+ * programs with or without an envset.
  */
 #ifndef SLUICE_ENVSET_H
 #define SLUICE_ENVSET_H
