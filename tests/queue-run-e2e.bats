@@ -55,6 +55,17 @@ remote_runs() {
 
 queue_empty() { [ -z "$(find "$QUEUE/new" "$QUEUE/msg" "$QUEUE/state" -type f)" ]; }
 
+# remote_peer PORT [smtp-peer.py options]: tests/peers/smtp-peer.py on
+# 127.0.0.6:PORT, for the real deliver-remote (skips without either)
+remote_peer() {
+	local port=$1
+	shift
+	need deliver-remote
+	[ -f "$PEER" ] || skip "tests/peers/smtp-peer.py is not there"
+	bg_start python3 "$PEER" --listen "127.0.0.6:$port" "$@"
+	wait_for 10 port_open "$port" 127.0.0.6
+}
+
 @test "swaks -> smtp-recv -> queue-inject -> queue-run -> deliver-local -> maildir" {
 	need smtp-recv deliver-local tcpserver swaks
 	bg_start tcpserver -HR -l mx.example.test 127.0.0.1 "$PORT" smtp-recv
@@ -141,14 +152,11 @@ dl_runs() { grep -o 'prog=deliver-local pid=[0-9]*' <<<"$output" | sort -u | wc 
 }
 
 @test "deliver-remote: three recipients of one message, delivered, bounced and queued for retry" {
-	need deliver-remote
-	[ -f "$PEER" ] || skip "tests/peers/smtp-peer.py is not there"
 	echo "remote.test [127.0.0.6]:2526 tls=none" >"$CONF/routes"
-	bg_start python3 "$PEER" --listen 127.0.0.6:2526 --record "$BATS_TEST_TMPDIR/peer.rec" \
+	remote_peer 2526 --record "$BATS_TEST_TMPDIR/peer.rec" \
 		--rcpt 'ok@remote.test=250 2.1.5 ok' \
 		--rcpt 'perm@remote.test=550 5.1.1 <perm@remote.test>: no such user' \
 		--rcpt 'temp@remote.test=450 4.2.1 <temp@remote.test>: try later'
-	wait_for 10 port_open 2526 127.0.0.6
 	printf 'Subject: three\nFrom: alice@example.test\n\nbody\n' |
 		queue-inject 1< <(printf 'Falice@example.test\0Tok@remote.test\0Tperm@remote.test\0Ttemp@remote.test\0\0')
 	id=$(ls "$QUEUE/new")
@@ -173,13 +181,10 @@ dl_runs() { grep -o 'prog=deliver-local pid=[0-9]*' <<<"$output" | sort -u | wc 
 }
 
 @test "remote-batch: messages to one domain share deliver-remote runs and their connections; each result lands in its own message" {
-	need deliver-remote
-	[ -f "$PEER" ] || skip "tests/peers/smtp-peer.py is not there"
 	printf 'remote.test [127.0.0.6]:2527 tls=none\nother.test [127.0.0.6]:2527 tls=none\n' >"$CONF/routes"
-	bg_start python3 "$PEER" --listen 127.0.0.6:2527 --record "$BATS_TEST_TMPDIR/peer.rec" \
+	remote_peer 2527 --record "$BATS_TEST_TMPDIR/peer.rec" \
 		--rcpt 'perm@remote.test=550 5.1.1 <perm@remote.test>: no such user' \
 		--rcpt 'temp@remote.test=450 4.2.1 <temp@remote.test>: try later'
-	wait_for 10 port_open 2527 127.0.0.6
 	echo 'concurrency-domain 2' >"$CONF/limits"
 	# 20 messages to remote.test: one to perm@ alone (D), one to temp@ and ok@ (r and s); one to other.test
 	for i in $(seq 20); do
@@ -234,12 +239,9 @@ dl_runs() { grep -o 'prog=deliver-local pid=[0-9]*' <<<"$output" | sort -u | wc 
 }
 
 @test "remote-batch: a call killed at delivery-timeout keeps the messages it finished; the rest are deferred" {
-	need deliver-remote
-	[ -f "$PEER" ] || skip "tests/peers/smtp-peer.py is not there"
 	echo 'remote.test [127.0.0.6]:2528 tls=none' >"$CONF/routes"
 	printf 'concurrency-domain 1\ndelivery-timeout 2\n' >"$CONF/limits"
-	bg_start python3 "$PEER" --listen 127.0.0.6:2528 --record "$BATS_TEST_TMPDIR/peer.rec" --stall-after 1
-	wait_for 10 port_open 2528 127.0.0.6
+	remote_peer 2528 --record "$BATS_TEST_TMPDIR/peer.rec" --stall-after 1
 	for i in 1 2 3; do
 		queue_msg "k$i" s@example.test "ok$i@remote.test"
 	done
@@ -254,12 +256,9 @@ dl_runs() { grep -o 'prog=deliver-local pid=[0-9]*' <<<"$output" | sort -u | wc 
 }
 
 @test "remote-batch: a domain's calls of one pass carry at most 1000 recipients; the next message waits for its own" {
-	need deliver-remote
-	[ -f "$PEER" ] || skip "tests/peers/smtp-peer.py is not there"
 	echo 'remote.test [127.0.0.6]:2529 tls=none' >"$CONF/routes"
 	echo 'remote-recipients 600' >"$CONF/limits"
-	bg_start python3 "$PEER" --listen 127.0.0.6:2529
-	wait_for 10 port_open 2529 127.0.0.6
+	remote_peer 2529
 	for m in a b; do
 		queue_msg "$m" s@example.test $(printf "$m%s@remote.test " $(seq 600))
 	done
