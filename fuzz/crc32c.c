@@ -2,7 +2,7 @@
  * fuzz/crc32c.c - the CRC-32C of a message read in pieces (lib/crc32c.c
  * crc32c_add), as queue-inject and queue-run compute it.
  *
- * The input, repeated up to 256 times (so that a run crosses the 16 KB
+ * The input, repeated up to 256 times (so that a run crosses the 4 KB
  * where crc32c_add may switch to the CPU's instruction), is added in
  * pieces whose sizes come from its first bytes.  The CRC must equal the
  * table-driven crc32c over the whole at once, whichever way it was done.

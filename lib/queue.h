@@ -78,8 +78,8 @@ int queue_header_read_check(int fd, struct envelope *env, off_t *body, struct qu
  * differ), -1 read error (errno).  Reads the whole message (pread; the
  * offset is not moved).  *crc_hw is the caller's memo of whether the CPU
  * computes the CRC itself (struct crc32c's hw, -1 not asked yet): a
- * process that checks many messages asks once (crc32c.c: the question
- * costs as much as the tables spend on 16 KB).
+ * process that checks many messages asks once (crc32c.c: the question is
+ * a few system calls).
  */
 int queue_body_check(int fd, off_t body, const struct queue_check *chk, int *crc_hw);
 /*

@@ -88,7 +88,7 @@ one_new() { ls "$QUEUE/new"; }
 }
 
 @test "a large message (checked with the CPU's CRC instruction where there is one) is delivered whole, set aside changed" {
-	# crc32c_add switches from the tables past 16 KB (lib/crc32c.c): both
+	# crc32c_add switches from the tables past 4 KB (lib/crc32c.c): both
 	# ends, queue-inject's and queue-run's, must agree with the reference
 	python3 -c 'import sys; sys.stdout.buffer.write(b"Subject: big\n\n" + bytes(range(256)) * 400)' >"$BATS_TEST_TMPDIR/big"
 	inject_env a@example.org ok@example.test <"$BATS_TEST_TMPDIR/big"
