@@ -36,6 +36,14 @@ void *xreallocarray(void *p, size_t n, size_t size)
 	return xrealloc(p, n * size);
 }
 
+void *xgrow(void *p, size_t *cap, size_t n, size_t size, size_t first)
+{
+	if (n < *cap)
+		return p;
+	*cap = *cap ? *cap * 2 : first;
+	return xreallocarray(p, *cap, size);
+}
+
 char *xstrdup(const char *s)
 {
 	char *p = strdup(s);

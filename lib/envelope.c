@@ -14,10 +14,7 @@ void envelope_set_sender(struct envelope *env, const char *sender)
 
 void envelope_add_rcpt(struct envelope *env, const char *rcpt)
 {
-	if (env->nrcpt == env->cap) {
-		env->cap = env->cap ? env->cap * 2 : 8;
-		env->rcpt = xreallocarray(env->rcpt, env->cap, sizeof *env->rcpt);
-	}
+	env->rcpt = xgrow(env->rcpt, &env->cap, env->nrcpt, sizeof *env->rcpt, 8);
 	env->rcpt[env->nrcpt++] = xstrdup(rcpt);
 }
 

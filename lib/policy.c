@@ -27,10 +27,7 @@ void policy_req_free(struct policy_req *req)
 
 static void add(struct policy_req *req, const char *name, size_t nlen, const char *value, size_t vlen)
 {
-	if (req->n == req->cap) {
-		req->cap = req->cap ? req->cap * 2 : 32;
-		req->a = xreallocarray(req->a, req->cap, sizeof *req->a);
-	}
+	req->a = xgrow(req->a, &req->cap, req->n, sizeof *req->a, 32);
 	req->a[req->n].name = xstrndup(name, nlen);
 	req->a[req->n].value = xstrndup(value, vlen);
 	req->n++;

@@ -74,10 +74,7 @@ static int line_bad(const struct lexer *lx, size_t from, size_t to)
 
 static void push(struct lexer *lx, int type, char *s, size_t line, int bol, int icase)
 {
-	if (lx->n == lx->cap) {
-		lx->cap = lx->cap ? lx->cap * 2 : 64;
-		lx->t = xreallocarray(lx->t, lx->cap, sizeof *lx->t);
-	}
+	lx->t = xgrow(lx->t, &lx->cap, lx->n, sizeof *lx->t, 64);
 	lx->t[lx->n++] = (struct tok){ type, s, icase, line, bol };
 }
 

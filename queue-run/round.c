@@ -509,10 +509,7 @@ static void result(struct msg *m, size_t i, int kind, const char *text, struct s
 
 static void job_add(struct sched *s, const struct job *j)
 {
-	if (s->njobs == s->jobcap) {
-		s->jobcap = s->jobcap ? s->jobcap * 2 : 16;
-		s->jobs = xreallocarray(s->jobs, s->jobcap, sizeof *s->jobs);
-	}
+	s->jobs = xgrow(s->jobs, &s->jobcap, s->njobs, sizeof *s->jobs, 16);
 	s->jobs[s->njobs++] = *j;
 	if (j->remote)
 		s->nremote++;
@@ -554,10 +551,7 @@ static void take(struct sched *s, struct msg *m, size_t i, int remote, struct it
 	}
 	m->tried[i] = 1;
 	m->running++;
-	if (to->n == to->cap) {
-		to->cap = to->cap ? to->cap * 2 : 16;
-		to->v = xreallocarray(to->v, to->cap, sizeof *to->v);
-	}
+	to->v = xgrow(to->v, &to->cap, to->n, sizeof *to->v, 16);
 	to->v[to->n++] = (struct jitem){ m, i };
 }
 
@@ -848,10 +842,7 @@ static struct rgroup *rgroup_for(struct sched *s, struct rgroups *g, const char 
 	if (!r) {
 		if (!call_room(s, g, dom, 0))
 			return NULL;
-		if (g->n == g->cap) {
-			g->cap = g->cap ? g->cap * 2 : 8;
-			g->v = xreallocarray(g->v, g->cap, sizeof *g->v);
-		}
+		g->v = xgrow(g->v, &g->cap, g->n, sizeof *g->v, 8);
 		r = &g->v[g->n++];
 		*r = (struct rgroup){ dom, { NULL, 0, 0 }, 0, 1 };
 		g->slots++;
@@ -946,10 +937,7 @@ void start_jobs(struct sched *s)
 			round_check(s, m);
 			continue;
 		}
-		if (ntouched == tcap) {
-			tcap = tcap ? tcap * 2 : 16;
-			touched = xreallocarray(touched, tcap, sizeof *touched);
-		}
+		touched = xgrow(touched, &tcap, ntouched, sizeof *touched, 16);
 		touched[ntouched++] = m;
 	}
 	for (size_t k = 0; k < rg.n; k++)
