@@ -19,6 +19,13 @@
  * commit then covers the blocks of all of them, so the rest cost little.
  * Exit 0 only when all are delivered; on a failure the renamed ones stay
  * and are delivered again, which the contract allows.
+ *
+ * With FLOOR_CONF set (the "duties" server, duty.h) it does what
+ * deliver-local does for every message: reads conf/users once per run (a
+ * configuration read afresh per delivery) and delivers to the mailbox it
+ * names for the recipient of the queue file's T line (none: exit 100),
+ * checks the message against the queue file's check line as it copies
+ * it (a cut file: exit 111, nothing delivered), and logs each delivery.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -32,12 +39,16 @@
 
 #define PROG "floor-deliver"
 #include "floor.h"
+#include "duty.h"
 
 #define BATCH_MAX 64
 
 static char buf[65536];
 static char tmp[BATCH_MAX][PATH_MAX], dst[BATCH_MAX][PATH_MAX];
 static int made;                 /* files of tmp[] that exist */
+static const char *conf;         /* FLOOR_CONF: the duties on */
+static char users[65536];
+static char box[BATCH_MAX][PATH_MAX], rcpt[BATCH_MAX][256];
 
 static void undo(const char *what)
 {
@@ -83,6 +94,29 @@ static int write_one(const char *maildir, int q, int i)
 	}
 	size_t skip = (size_t)(end - buf) + 2;
 
+	/* the duties: the mailbox users names for the recipient, and the
+	 * check line's length and CRC to hold the message to */
+	unsigned long long want = 0;
+	unsigned wcrc = 0;
+	if (conf) {
+		const char *t = memmem(buf, skip, "\nT", 2), *v;
+		size_t vn;
+		if (buf[0] != 'C' || sscanf(buf, "C%llu %x", &want, &wcrc) != 2 || !t) {
+			errno = EINVAL;
+			undo("read the check line and the recipient");
+		}
+		t += 2;
+		snprintf(rcpt[i], sizeof rcpt[i], "%.*s", (int)strcspn(t, "\n"), t);
+		if (!(v = duty_find(users, rcpt[i], strlen(rcpt[i]), &vn))) {
+			duty_log("event=deliver rcpt=<%s> result=permanent reason=\"no such user\"", rcpt[i]);
+			exit(100);
+		}
+		while (vn > 0 && v[vn - 1] == '/')
+			vn--;
+		snprintf(box[i], sizeof box[i], "%.*s", (int)vn, v);
+		maildir = box[i];
+	}
+
 	struct timespec ts;
 	if (clock_gettime(CLOCK_REALTIME, &ts) < 0)
 		undo("read the clock");
@@ -100,9 +134,19 @@ static int write_one(const char *maildir, int q, int i)
 	made = i + 1;
 	if (put(fd, buf + skip, n - skip) < 0)
 		undo("write the maildir file");
-	while ((r = get(q)) > 0)
+	unsigned long long got = n - skip;
+	uint32_t crc = conf ? duty_crc(0, buf + skip, n - skip) : 0;
+	while ((r = get(q)) > 0) {
 		if (put(fd, buf, r) < 0)
 			undo("write the maildir file");
+		got += r;
+		if (conf)
+			crc = duty_crc(crc, buf, r);
+	}
+	if (conf && (got != want || crc != wcrc)) {
+		errno = EIO;
+		undo("check the queue file against its check line");
+	}
 	return fd;
 }
 
@@ -113,12 +157,18 @@ int main(int argc, char **argv)
 		fputs("usage: floor-deliver maildir [queue-file...]\n", stderr);
 		return 100;
 	}
+	if ((conf = getenv("FLOOR_CONF")) != NULL && duty_read(conf, "users", users, sizeof users) < 0) {
+		errno = ENOENT;
+		fail("read conf/users");
+	}
 	if (argc == 2) {
 		fd[0] = write_one(argv[1], 0, 0);
 		if (fsync(fd[0]) < 0 || close(fd[0]) < 0)
 			undo("sync the maildir file");
 		if (rename(tmp[0], dst[0]) < 0)
 			undo("move the maildir file into new/");
+		if (conf)
+			duty_log("event=deliver rcpt=<%s> dest=maildir:%s result=delivered", rcpt[0], box[0]);
 		return 0;
 	}
 	int n = argc - 2;
@@ -138,6 +188,8 @@ int main(int argc, char **argv)
 	for (int i = 0; i < n; i++) {
 		if (rename(tmp[i], dst[i]) < 0)
 			undo("move the maildir file into new/");
+		if (conf)
+			duty_log("event=deliver rcpt=<%s> dest=maildir:%s result=delivered", rcpt[i], box[i]);
 	}
 	return 0;
 }

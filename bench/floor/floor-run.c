@@ -18,6 +18,9 @@
  * on fd 0.  Not a mode sluice's contracts allow (DESIGN.md contract 3 is
  * one delivery program per recipient): it measures what batching
  * deliveries would gain (bench/README.md, "Round 7").
+ *
+ * With FLOOR_CONF set (the "duties" server, duty.h) it logs, as queue-run
+ * does, each delivery's result and each message done.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -35,6 +38,7 @@
 
 #define PROG "floor-run"
 #include "floor.h"
+#include "duty.h"
 
 #define CONCURRENCY 10
 #define BATCH_MAX 64
@@ -185,6 +189,10 @@ static int reap(void)
 					fprintf(stderr, "floor-run: warning: delivery of %s failed, left queued\n", path);
 				else if (unlink(path) < 0)
 					fail("remove a delivered queue file");
+				else if (getenv("FLOOR_CONF")) {
+					duty_log("event=delivery id=%s result=delivered", slot[i].name[j]);
+					duty_log("event=done id=%s", slot[i].name[j]);
+				}
 			}
 			slot[i].pid = 0;
 			freed++;

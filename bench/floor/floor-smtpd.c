@@ -13,6 +13,17 @@
  *
  * No policy, no logging, no configuration.  What any receiver must bound
  * is bounded: command lines, recipients, message size, session time.
+ *
+ * With FLOOR_CONF naming a configuration directory (the "duties" server,
+ * duty.h) it also does what smtp-recv does for every session because
+ * DESIGN.md or RFC 5321 asks it: reads limits, locals, rcpthosts and me at
+ * connection start and looks for the optional tls-cert, checkpassword,
+ * policy and rules (a configuration read afresh per connection); logs
+ * connect, helo, mail, rcpt, queued and disconnect; refuses to relay
+ * (a recipient's domain in locals, then found in users, or in rcpthosts,
+ * or RELAYCLIENT set); looks for conf/chain at DATA; gives the queue
+ * program the queue id and the HELO name in its environment; and puts a
+ * Received: field with the local time first in the message.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -24,10 +35,12 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PROG "floor-smtpd"
 #include "floor.h"
+#include "duty.h"
 
 #define CMD_MAX 1000                 /* a command line, without CRLF */
 #define ENV_MAX 8192                 /* the envelope, in bytes */
@@ -42,10 +55,25 @@ static char env[ENV_MAX + 1];        /* F<sender>\0 T<rcpt>\0 ...; + the final \
 static size_t envlen;
 static int nrcpt;
 
+/* the duties (FLOOR_CONF): NULL for the bare floor */
+static const char *conf;
+static char me[256] = "floor", locals[4096], rcpthosts[4096], limits[4096];
+static char helo[256], id[64], rcpt[256];
+static const char *remote = "-";
+static unsigned long messages;
+
 static void reply(const char *s)
 {
 	if (put(1, s, strlen(s)) < 0)
 		fail("write to the client");
+}
+
+/* The end of the session: its log line with the duties. */
+static _Noreturn void bye(const char *why)
+{
+	if (conf)
+		duty_log("event=disconnect remote=%s reason=%s messages=%lu", remote, why, messages);
+	exit(0);
 }
 
 /* Moves the unused input to the front and reads more; 0 at end of input. */
@@ -87,7 +115,7 @@ static char *command(void)
 			pos = len;
 		}
 		if (fill() == 0)
-			exit(0);
+			bye("eof");
 	}
 }
 
@@ -167,6 +195,26 @@ static void data(char **queue)
 	pid_t pid;
 	posix_spawn_file_actions_t fa;
 
+	/* the duties: the queue program named by conf/chain if there is
+	 * one (looked for only: the floor's is on its command line), and the
+	 * connection's context in its environment */
+	char **envp = environ, *ctx[130], idv[80], helov[300];
+	if (conf) {
+		size_t k = 0;
+		(void)duty_has(conf, "chain");
+		snprintf(idv, sizeof idv, "FLOOR_ID=%s", id);
+		snprintf(helov, sizeof helov, "FLOOR_HELO=%s", helo);
+		for (char **v = environ; *v && k < 128; v++)
+			if (strncmp(*v, "FLOOR_ID=", 9) != 0 && strncmp(*v, "FLOOR_HELO=", 11) != 0)
+				ctx[k++] = *v;
+		ctx[k] = NULL;
+		if (k < 128) {
+			ctx[k++] = idv;
+			ctx[k++] = helov;
+			ctx[k] = NULL;
+		}
+		envp = ctx;
+	}
 	if (pipe2(mp, O_CLOEXEC) < 0)
 		fail("make a pipe");
 	if (pipe2(ep, O_CLOEXEC) < 0)
@@ -179,7 +227,7 @@ static void data(char **queue)
 	if (e == 0)
 		e = posix_spawn_file_actions_adddup2(&fa, ep[0], 1);
 	if (e == 0)
-		e = posix_spawn(&pid, queue[0], &fa, NULL, queue, environ);
+		e = posix_spawn(&pid, queue[0], &fa, NULL, queue, envp);
 	posix_spawn_file_actions_destroy(&fa);
 	if (e != 0) {
 		fprintf(stderr, "floor-smtpd: unable to start the queue program: %s\n", strerror(e));
@@ -194,6 +242,21 @@ static void data(char **queue)
 		return;
 	}
 	reply("354 go ahead\r\n");
+	if (conf) {
+		/* RFC 5321 4.4: the trace field comes first */
+		char rcv[1024], date[64];
+		struct tm tm;
+		time_t now = time(NULL);
+		if (!localtime_r(&now, &tm) || !strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S %z", &tm))
+			fail("format the date");
+		int n = snprintf(rcv, sizeof rcv, "Received: from %s ([%s])\n\tby %s with ESMTP id %s\n\tfor <%s>; %s\n",
+		                 helo, remote, me, id, rcpt, date);
+		if (n < 0 || (size_t)n >= sizeof rcv)
+			n = 0;
+		total += (size_t)n;
+		if (put(mp[1], rcv, (size_t)n) < 0)
+			ok = 0;
+	}
 	if (body(mp[1], &ok, &total) < 0)
 		exit(0);        /* the queue program sees a cut envelope: no commit */
 	if (close(mp[1]) < 0)
@@ -209,12 +272,99 @@ static void data(char **queue)
 			fail("wait for the queue program");
 	if (total > MSG_MAX)
 		reply("552 5.3.4 message too big\r\n");
-	else if (ok && WIFEXITED(st) && WEXITSTATUS(st) == 0)
+	else if (ok && WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+		if (conf) {
+			messages++;
+			duty_log("event=queued id=%s size=%zu rcpts=%d", id, total, nrcpt);
+		}
 		reply("250 ok queued\r\n");
-	else
+	} else
 		reply("451 4.3.0 queue program failed\r\n");
 	envlen = 0;
 	nrcpt = 0;
+}
+
+static const char *envor(const char *name)
+{
+	const char *v = getenv(name);
+	return v ? v : "-";
+}
+
+/* The duties at connection start: the configuration, read afresh, and the
+ * connection's log line. */
+static void connect_duties(void)
+{
+	duty_read(conf, "limits", limits, sizeof limits);
+	duty_read(conf, "locals", locals, sizeof locals);
+	duty_read(conf, "rcpthosts", rcpthosts, sizeof rcpthosts);
+	(void)duty_has(conf, "tls-cert");
+	(void)duty_has(conf, "checkpassword");
+	if (duty_read(conf, "me", me, sizeof me) > 0)
+		me[strcspn(me, " \t\r\n")] = '\0';
+	(void)duty_has(conf, "policy");
+	(void)duty_has(conf, "rules");
+	remote = envor("TCPREMOTEIP");
+	duty_log("event=connect remote=%s port=%s local=%s:%s", remote, envor("TCPREMOTEPORT"),
+	         envor("TCPLOCALIP"), envor("TCPLOCALPORT"));
+}
+
+static void hello(const char *arg)
+{
+	if (!conf) {
+		reply("250 floor\r\n");
+		return;
+	}
+	arg += strspn(arg, " ");
+	snprintf(helo, sizeof helo, "%.*s", (int)strcspn(arg, " "), arg);
+	duty_log("event=helo remote=%s helo=%s", remote, helo);
+	char r[300];
+	snprintf(r, sizeof r, "250 %s\r\n", me);
+	reply(r);
+}
+
+/* MAIL: with the duties, a queue id (unique: no two live processes share
+ * a pid) and a log line. */
+static const char *mail(const char *arg)
+{
+	const char *r = add('F', arg);
+	if (conf && r[0] == '2') {
+		struct timespec ts;
+		if (clock_gettime(CLOCK_REALTIME, &ts) < 0)
+			fail("read the clock");
+		snprintf(id, sizeof id, "%lld.%06ld.%ld", (long long)ts.tv_sec, ts.tv_nsec / 1000, (long)getpid());
+		duty_log("event=mail id=%s from=<%s>", id, env + 1);
+	}
+	return r;
+}
+
+/* RCPT: with the duties, the relay check and a log line.  A domain in
+ * locals takes only the addresses in users (read per recipient, as
+ * smtp-recv resolves each; users.cdb looked for first). */
+static const char *to(const char *arg)
+{
+	if (!conf)
+		return add('T', arg);
+	const char *a = strchr(arg, '<'), *b = a ? strchr(a, '>') : NULL, *at, *why = NULL;
+	size_t n;
+	if (!b)
+		return "501 5.5.4 syntax: <address> expected\r\n";
+	snprintf(rcpt, sizeof rcpt, "%.*s", (int)(b - a - 1), a + 1);
+	at = strrchr(rcpt, '@');
+	if (at && duty_find(locals, at + 1, strlen(at + 1), &n)) {
+		static char users[65536];
+		(void)duty_has(conf, "users.cdb");      /* looked for, as smtp-recv does; the text is read */
+		if (duty_read(conf, "users", users, sizeof users) < 0 || !duty_find(users, rcpt, strlen(rcpt), &n))
+			why = "no-such-user";
+	} else if (!(at && duty_find(rcpthosts, at + 1, strlen(at + 1), &n)) && !getenv("RELAYCLIENT"))
+		why = "relaying-denied";
+	if (why) {
+		duty_log("event=rcpt id=%s rcpt=<%s> result=rejected reason=%s", id, rcpt, why);
+		return "550 5.7.1 recipient refused\r\n";
+	}
+	const char *r = add('T', arg);
+	if (r[0] == '2')
+		duty_log("event=rcpt id=%s rcpt=<%s> result=accepted", id, rcpt);
+	return r;
 }
 
 static int is(const char *line, const char *verb)
@@ -233,17 +383,19 @@ int main(int argc, char **argv)
 	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
 		fail("ignore SIGPIPE");
 	alarm(SESSION_SECONDS);
-	reply("220 floor ESMTP\r\n");
+	if ((conf = getenv("FLOOR_CONF")) != NULL)
+		connect_duties();
+	reply(conf ? "220 ESMTP\r\n" : "220 floor ESMTP\r\n");
 	for (;;) {
 		const char *l = command();
 		if (!l)
 			reply("500 5.5.2 line too long\r\n");
 		else if (is(l, "EHLO") || is(l, "HELO"))
-			reply("250 floor\r\n");
+			hello(l + 4);
 		else if (is(l, "MAIL FROM:"))
-			reply(envlen ? "503 5.5.1 MAIL already given\r\n" : add('F', l + 10));
+			reply(envlen ? "503 5.5.1 MAIL already given\r\n" : mail(l + 10));
 		else if (is(l, "RCPT TO:")) {
-			const char *r = envlen ? add('T', l + 8) : "503 5.5.1 MAIL first\r\n";
+			const char *r = envlen ? to(l + 8) : "503 5.5.1 MAIL first\r\n";
 			nrcpt += r[0] == '2';
 			reply(r);
 		} else if (is(l, "DATA")) {
@@ -259,7 +411,7 @@ int main(int argc, char **argv)
 			reply("250 ok\r\n");
 		else if (is(l, "QUIT")) {
 			reply("221 bye\r\n");
-			return 0;
+			bye("quit");
 		} else
 			reply("502 5.5.1 unrecognized command\r\n");
 	}
