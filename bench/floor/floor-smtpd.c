@@ -359,7 +359,7 @@ static const char *to(const char *arg)
 		why = "relaying-denied";
 	if (why) {
 		duty_log("event=rcpt id=%s rcpt=<%s> result=rejected reason=%s", id, rcpt, why);
-		return "550 5.7.1 recipient refused\r\n";
+		return why[0] == 'n' ? "550 5.1.1 no such user\r\n" : "550 5.7.1 relaying denied\r\n";
 	}
 	const char *r = add('T', arg);
 	if (r[0] == '2')
@@ -385,7 +385,9 @@ int main(int argc, char **argv)
 	alarm(SESSION_SECONDS);
 	if ((conf = getenv("FLOOR_CONF")) != NULL)
 		connect_duties();
-	reply(conf ? "220 ESMTP\r\n" : "220 floor ESMTP\r\n");
+	char greeting[300];
+	snprintf(greeting, sizeof greeting, "220 %s ESMTP\r\n", me);
+	reply(greeting);
 	for (;;) {
 		const char *l = command();
 		if (!l)
