@@ -5,9 +5,9 @@
  * or an RFC asks it (bench/README.md, "The floor with sluice's duties"):
  * configuration files read afresh per connection and per delivery, a log
  * line per event on stderr, the relay check, a Received: field, a check
- * line in the queue file.  Each is done the cheapest way this code knows:
- * fixed buffers, no allocation, one write per log line.  A benchmark
- * instrument, not part of sluice.
+ * line in the queue file.  Each is done plainly: fixed buffers for its own
+ * work, one write per log line.  A benchmark instrument, not part of
+ * sluice.
  */
 #include <stdarg.h>
 #include <stdint.h>
