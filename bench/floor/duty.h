@@ -36,15 +36,21 @@ static inline void duty_log(const char *fmt, ...)
 		fail("write the log");
 }
 
+/* DIR/NAME into PATH, of 4096 bytes */
+static inline void duty_path(char *path, const char *dir, const char *name)
+{
+	if ((size_t)snprintf(path, 4096, "%s/%s", dir, name) >= 4096) {
+		errno = ENAMETOOLONG;
+		fail("name a configuration file");
+	}
+}
+
 /* DIR/NAME into B (at most CAP - 1 bytes, NUL-terminated); its length, or
  * -1 if there is no such file. */
 static inline ssize_t duty_read(const char *dir, const char *name, char *b, size_t cap)
 {
 	char path[4096];
-	if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path) {
-		errno = ENAMETOOLONG;
-		fail("name a configuration file");
-	}
+	duty_path(path, dir, name);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == ENOENT)
@@ -71,10 +77,7 @@ static inline ssize_t duty_read(const char *dir, const char *name, char *b, size
 static inline int duty_has(const char *dir, const char *name)
 {
 	char path[4096];
-	if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path) {
-		errno = ENAMETOOLONG;
-		fail("name a configuration file");
-	}
+	duty_path(path, dir, name);
 	if (access(path, F_OK) == 0)
 		return 1;
 	if (errno != ENOENT)

@@ -48,6 +48,7 @@ extern char **environ;
 
 static int chld_w;               /* SIGCHLD's self-pipe, write end */
 static int batch = 1;            /* -b: queue files per delivery */
+static int duties;               /* FLOOR_CONF set: log as queue-run does */
 static struct {
 	pid_t pid;                   /* 0: free, -1: being filled */
 	int n;                       /* queue files it delivers */
@@ -189,7 +190,7 @@ static int reap(void)
 					fprintf(stderr, "floor-run: warning: delivery of %s failed, left queued\n", path);
 				else if (unlink(path) < 0)
 					fail("remove a delivered queue file");
-				else if (getenv("FLOOR_CONF")) {
+				else if (duties) {
 					duty_log("event=delivery id=%s result=delivered", slot[i].name[j]);
 					duty_log("event=done id=%s", slot[i].name[j]);
 				}
@@ -214,6 +215,7 @@ int main(int argc, char **argv)
 		fputs("usage: floor-run [-b 1-64] deliver-program [arg...]\n", stderr);
 		return 100;
 	}
+	duties = getenv("FLOOR_CONF") != NULL;
 	if (pipe2(cp, O_NONBLOCK | O_CLOEXEC) < 0)
 		fail("make a pipe");
 	chld_w = cp[1];

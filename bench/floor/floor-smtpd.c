@@ -119,18 +119,29 @@ static char *command(void)
 	}
 }
 
-/* Appends KIND and the address between < and > in LINE to the envelope;
- * the reply to send. */
-static const char *add(char kind, const char *line)
+#define NO_ADDRESS "501 5.5.4 syntax: <address> expected\r\n"
+
+/* The address between < and > in LINE and its length in *N; NULL if none. */
+static const char *address(const char *line, size_t *n)
 {
 	const char *a = strchr(line, '<'), *b = a ? strchr(a, '>') : NULL;
 	if (!b)
-		return "501 5.5.4 syntax: <address> expected\r\n";
-	size_t n = (size_t)(b - a - 1);
+		return NULL;
+	*n = (size_t)(b - a - 1);
+	return a + 1;
+}
+
+/* Appends KIND and the address in LINE to the envelope; the reply to send. */
+static const char *add(char kind, const char *line)
+{
+	size_t n;
+	const char *a = address(line, &n);
+	if (!a)
+		return NO_ADDRESS;
 	if (envlen + n + 2 > ENV_MAX)
 		return "452 4.5.3 too many recipients\r\n";
 	env[envlen++] = kind;
-	memcpy(env + envlen, a + 1, n);
+	memcpy(env + envlen, a, n);
 	envlen += n;
 	env[envlen++] = '\0';
 	return "250 ok\r\n";
@@ -344,11 +355,11 @@ static const char *to(const char *arg)
 {
 	if (!conf)
 		return add('T', arg);
-	const char *a = strchr(arg, '<'), *b = a ? strchr(a, '>') : NULL, *at, *why = NULL;
 	size_t n;
-	if (!b)
-		return "501 5.5.4 syntax: <address> expected\r\n";
-	snprintf(rcpt, sizeof rcpt, "%.*s", (int)(b - a - 1), a + 1);
+	const char *a = address(arg, &n), *at, *why = NULL;
+	if (!a)
+		return NO_ADDRESS;
+	snprintf(rcpt, sizeof rcpt, "%.*s", (int)n, a);
 	at = strrchr(rcpt, '@');
 	if (at && duty_find(locals, at + 1, strlen(at + 1), &n)) {
 		static char users[65536];
